@@ -1,0 +1,383 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"io/fs"
+	"net/url"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// tempPrefix starts the name of every upload in progress. Such names are
+// reserved: no request may read, write or delete them.
+const tempPrefix = ".httpbox-tmp-"
+
+var (
+	errBadPath  = errors.New("bad path")
+	errTooLarge = errors.New("request body too large")
+	errNotFile  = errors.New("not a regular file")
+	errConflict = errors.New("conflicts with what is on disk")
+)
+
+// store is the disk work behind /files. Names reaching it have passed
+// resolvePath. rootStore (os.Root) is the one implementation today; an
+// object store is meant to slot in beside it.
+type store interface {
+	// Open returns a regular file for reading and what identifies its
+	// version; the caller closes it. Directories are errNotFile.
+	Open(name string) (io.ReadSeekCloser, fileInfo, error)
+	// Write replaces name with body atomically: readers see the old bytes
+	// or the new, never a mix, and a failed write leaves nothing behind.
+	Write(name string, body io.Reader) (created bool, err error)
+	// Remove deletes a file, a symlink (not its target) or an empty directory.
+	Remove(name string) error
+}
+
+// fileInfo is what conditional and range requests need to know of a file.
+type fileInfo struct {
+	size    int64
+	modTime time.Time
+	id      uint64 // inode number where the platform has one
+}
+
+// appendETag appends a strong validator built from size, mtime and inode:
+// any write through us (a rename of a new file) changes at least one.
+func (fi fileInfo) appendETag(dst []byte) []byte {
+	dst = append(dst, '"')
+	dst = strconv.AppendInt(dst, fi.size, 16)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, fi.modTime.UnixNano(), 16)
+	dst = append(dst, '-')
+	dst = strconv.AppendUint(dst, fi.id, 16)
+	return append(dst, '"')
+}
+
+// fileHandler serves /files/{path} from a store.
+type fileHandler struct {
+	store       store
+	h           *handler
+	readTimeout time.Duration
+}
+
+// resolvePath turns the raw /files/ tail of a request into a name relative
+// to the root. The input is hostile: it is decoded once, and refused unless
+// it is a clean, local, slash-separated path. os.Root is the real wall; this
+// check exists so that such requests get a clear 400.
+func resolvePath(raw string) (string, error) {
+	name, err := url.PathUnescape(raw)
+	if err != nil || name == "" || name == "." {
+		return "", errBadPath
+	}
+	if strings.ContainsAny(name, "\x00\\") || !fs.ValidPath(name) || !filepath.IsLocal(name) {
+		return "", errBadPath
+	}
+	for seg := range strings.SplitSeq(name, "/") {
+		if strings.HasPrefix(seg, tempPrefix) {
+			return "", errBadPath
+		}
+	}
+	return name, nil
+}
+
+// get serves a file (GET and HEAD), with conditional requests and a single
+// byte range.
+func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
+	name, err := resolvePath(filesParam(ctx))
+	if err != nil {
+		f.fail(ctx, opRead, err)
+		return
+	}
+	file, info, err := f.store.Open(name)
+	if err != nil {
+		f.fail(ctx, opRead, err)
+		return
+	}
+	h := &ctx.Response.Header
+	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
+	var etag [64]byte
+	tag := info.appendETag(etag[:0])
+	h.SetBytesV(fasthttp.HeaderETag, tag)
+	h.SetLastModified(info.modTime)
+
+	if notModified(&ctx.Request.Header, tag, info.modTime) {
+		file.Close()
+		ctx.SetStatusCode(fasthttp.StatusNotModified)
+		return
+	}
+	start, length := int64(0), info.size
+	rangeHeader := ctx.Request.Header.Peek(fasthttp.HeaderRange)
+	if len(rangeHeader) > 0 && ifRangeMatches(&ctx.Request.Header, tag, info.modTime) {
+		switch first, last, kind := parseRange(rangeHeader, info.size); kind {
+		case rangeUnsatisfiable:
+			file.Close()
+			h.SetContentRange(-1, -1, int(info.size)) // becomes "bytes */SIZE"
+			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
+			return
+		case rangeOne:
+			start, length = first, last-first+1
+			h.SetContentRange(int(first), int(last), int(info.size))
+			ctx.SetStatusCode(fasthttp.StatusPartialContent)
+		}
+	}
+	if ctx.Response.StatusCode() != fasthttp.StatusPartialContent {
+		ctx.SetStatusCode(fasthttp.StatusOK)
+	}
+	ctx.SetContentType(contentTypeBytes)
+	if ctx.IsHead() {
+		file.Close()
+		h.SetContentLength(int(length))
+		ctx.Response.SkipBody = true
+		return
+	}
+	if start > 0 {
+		if _, err := file.Seek(start, io.SeekStart); err != nil {
+			file.Close()
+			f.fail(ctx, opRead, err)
+			return
+		}
+	}
+	// fasthttp closes the file once sent, and uses sendfile where it can.
+	ctx.SetBodyStream(file, int(length))
+}
+
+func (f *fileHandler) post(ctx *fasthttp.RequestCtx) { f.write(ctx, fasthttp.MethodPost) }
+func (f *fileHandler) put(ctx *fasthttp.RequestCtx)  { f.write(ctx, fasthttp.MethodPut) }
+
+// write stores the request body at the path, atomically. POST always answers
+// 201; PUT answers 201 when it created the file and 204 when it replaced one.
+func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
+	if f.h.refuseWrite(ctx) != 0 {
+		return
+	}
+	raw := filesParam(ctx)
+	name, err := resolvePath(raw)
+	if err != nil {
+		f.fail(ctx, opWrite, err)
+		return
+	}
+	body := &bodyReader{ctx: ctx, r: ctx.RequestBodyStream(), left: f.h.maxBody, timeout: f.readTimeout}
+	created, err := f.store.Write(name, body)
+	if err != nil {
+		f.fail(ctx, opWrite, err)
+		return
+	}
+	if created || method == fasthttp.MethodPost {
+		ctx.Response.Header.Set(fasthttp.HeaderLocation, filesPrefix+raw)
+		ctx.SetStatusCode(fasthttp.StatusCreated)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// delete removes a file or an empty directory.
+func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
+	if f.h.refuseWrite(ctx) != 0 {
+		return
+	}
+	name, err := resolvePath(filesParam(ctx))
+	if err != nil {
+		f.fail(ctx, opDelete, err)
+		return
+	}
+	if err := f.store.Remove(name); err != nil {
+		f.fail(ctx, opDelete, err)
+		return
+	}
+	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+type fileOp int
+
+const (
+	opRead fileOp = iota
+	opWrite
+	opDelete
+)
+
+// fail answers a failed file operation. This is the one place where
+// errors become statuses; the client gets a fixed reason, the log gets the
+// error itself when it is the server's problem.
+func (f *fileHandler) fail(ctx *fasthttp.RequestCtx, op fileOp, err error) {
+	status, reason := fileErrorStatus(op, err)
+	if status == fasthttp.StatusInternalServerError {
+		ctx.Logger().Printf("%v", err)
+	}
+	writeError(ctx, status, reason)
+}
+
+// fileErrorStatus maps a store error to a status and a short reason.
+func fileErrorStatus(op fileOp, err error) (int, string) {
+	var errno syscall.Errno
+	isErrno := errors.As(err, &errno)
+	var pathErr *fs.PathError
+	switch {
+	case errors.Is(err, errBadPath), isErrno && errno == syscall.ENAMETOOLONG:
+		return fasthttp.StatusBadRequest, "bad path"
+	case errors.Is(err, errTooLarge):
+		return fasthttp.StatusRequestEntityTooLarge, "request body too large"
+	case errors.As(err, &pathErr) && !isErrno:
+		// os.Root refused a name that leads out of the root (a symlink); its
+		// error has no exported sentinel, but it is the only PathError that
+		// is not a system call's errno.
+		return fasthttp.StatusForbidden, "path leaves the root"
+	case isErrno && (errno == syscall.ENOSPC || errno == syscall.EDQUOT):
+		return fasthttp.StatusInsufficientStorage, "no space left on the server"
+	case errors.Is(err, errNotFile):
+		return fasthttp.StatusNotFound, "not found"
+	case errors.Is(err, errConflict), isErrno && (errno == syscall.EISDIR || errno == syscall.ENOTEMPTY || errno == syscall.EEXIST):
+		return fasthttp.StatusConflict, "conflicts with a file or directory on the server"
+	case isErrno && errno == syscall.ENOTDIR:
+		if op == opRead || op == opDelete {
+			return fasthttp.StatusNotFound, "not found"
+		}
+		return fasthttp.StatusConflict, "conflicts with a file or directory on the server"
+	case errors.Is(err, fs.ErrNotExist) && op != opWrite, isErrno && errno == syscall.ELOOP:
+		// A write creates what is missing, so ENOENT while writing means the
+		// root itself is gone: a server problem (below).
+		return fasthttp.StatusNotFound, "not found"
+	}
+	return fasthttp.StatusInternalServerError, "internal server error"
+}
+
+// bodyReader reads a streamed request body. Each read gets a fresh read
+// deadline, so --read-timeout bounds a pause, not a whole upload; and it
+// fails with errTooLarge past the body limit, whatever the framing.
+type bodyReader struct {
+	ctx     *fasthttp.RequestCtx
+	r       io.Reader
+	left    int64
+	timeout time.Duration
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	_ = b.ctx.SetReadDeadline(time.Now().Add(b.timeout))
+	n, err := b.r.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
+}
+
+// notModified reports whether a conditional GET may be answered with 304
+// (RFC 9110 section 13.2.2: If-None-Match wins over If-Modified-Since).
+func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
+	if inm := h.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
+		return etagListMatches(inm, etag)
+	}
+	ims := h.Peek(fasthttp.HeaderIfModifiedSince)
+	if len(ims) == 0 {
+		return false
+	}
+	t, err := fasthttp.ParseHTTPDate(ims)
+	return err == nil && !modTime.Truncate(time.Second).After(t)
+}
+
+// ifRangeMatches reports whether a Range may be honoured: true without
+// If-Range, or when If-Range names the current strong ETag or exact date.
+func ifRangeMatches(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
+	v := h.Peek(fasthttp.HeaderIfRange)
+	if len(v) == 0 {
+		return true
+	}
+	if v[0] == '"' {
+		return string(v) == string(etag)
+	}
+	t, err := fasthttp.ParseHTTPDate(v)
+	return err == nil && t.Equal(modTime.Truncate(time.Second))
+}
+
+// etagListMatches implements If-None-Match's weak comparison against a
+// comma-separated list (or *).
+func etagListMatches(list, etag []byte) bool {
+	for item := range bytes.SplitSeq(list, []byte{','}) {
+		item = bytes.TrimSpace(item)
+		if string(item) == "*" || bytes.Equal(bytes.TrimPrefix(item, []byte("W/")), etag) {
+			return true
+		}
+	}
+	return false
+}
+
+type rangeKind int
+
+const (
+	rangeNone          rangeKind = iota // serve the whole body
+	rangeOne                            // serve [first, last]
+	rangeUnsatisfiable                  // 416
+)
+
+// parseRange interprets a Range header for a body of size bytes. Anything
+// it does not understand (another unit, a malformed spec, several ranges)
+// means the whole body, as RFC 9110 section 14.2 allows.
+func parseRange(h []byte, size int64) (first, last int64, kind rangeKind) {
+	const unit = "bytes="
+	if len(h) < len(unit) || !bytes.EqualFold(h[:len(unit)], []byte(unit)) {
+		return 0, 0, rangeNone
+	}
+	spec := h[len(unit):]
+	if bytes.IndexByte(spec, ',') >= 0 {
+		return 0, 0, rangeNone
+	}
+	a, b, ok := bytes.Cut(spec, []byte{'-'})
+	if !ok {
+		return 0, 0, rangeNone
+	}
+	a, b = bytes.TrimSpace(a), bytes.TrimSpace(b)
+	switch {
+	case len(a) == 0: // suffix: the last b bytes
+		n, ok := parseDigits(b)
+		if !ok {
+			return 0, 0, rangeNone
+		}
+		if n == 0 || size == 0 {
+			return 0, 0, rangeUnsatisfiable
+		}
+		return max(0, size-n), size - 1, rangeOne
+	default:
+		start, ok := parseDigits(a)
+		if !ok {
+			return 0, 0, rangeNone
+		}
+		end := size - 1
+		if len(b) > 0 {
+			if end, ok = parseDigits(b); !ok || end < start {
+				return 0, 0, rangeNone
+			}
+		}
+		if start >= size {
+			return 0, 0, rangeUnsatisfiable
+		}
+		return start, min(end, size-1), rangeOne
+	}
+}
+
+// parseDigits parses a non-empty run of ASCII digits, refusing signs,
+// spaces and overflow.
+func parseDigits(s []byte) (int64, bool) {
+	if len(s) == 0 || len(s) > 18 {
+		return 0, false
+	}
+	var n int64
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, true
+}

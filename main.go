@@ -1,0 +1,347 @@
+// Command httpbox is a small, fast HTTP/1.1 service: it echoes strings,
+// reports the caller's User-Agent, and stores and serves files under one root
+// directory. The behaviour is specified in CONTRACT.md; the README shows it
+// in use.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/coreos/go-systemd/v22/activation"
+	"github.com/coreos/go-systemd/v22/daemon"
+	"github.com/spf13/pflag"
+	"github.com/valyala/fasthttp"
+)
+
+// Set at build time with -ldflags "-X main.version=... -X main.commit=... -X main.date=...".
+var (
+	version = "dev"
+	commit  = "none"
+	date    = "unknown"
+)
+
+const (
+	defaultHost = "localhost" // loopback unless the operator opts in to exposure
+	defaultPort = 4221
+	// Large enough for disk images and backups, small enough that a stray
+	// upload cannot fill a disk unnoticed.
+	defaultMaxBodySize = 1 << 30
+	// Long enough for a slow mobile client to send its headers, short enough
+	// that a slowloris holds a connection for half a minute at most.
+	defaultReadTimeout  = 30 * time.Second
+	defaultWriteTimeout = 30 * time.Second
+	// Keep-alive connections cost a file descriptor and a little memory each;
+	// a minute covers a browser's or curl's reuse of a connection.
+	defaultIdleTimeout = 60 * time.Second
+	// Below systemd's default TimeoutStopSec (90s), so systemd never has to
+	// SIGKILL a server that is draining on its own.
+	defaultShutdownTimeout = 30 * time.Second
+	// The largest request head we accept (contract: 16 KiB of headers), plus
+	// room for the request line.
+	maxHeaderBytes = 16<<10 + 4<<10
+	tokenEnv       = "HTTPBOX_TOKEN"
+)
+
+// main only maps run's error to an exit code, so that every defer in run
+// happens before os.Exit.
+func main() {
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stderr)))
+}
+
+// usageError marks a mistake of the caller (bad flag, bad root, bad token):
+// exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+// exitCode maps run's result to the contract's exit status: 0 clean, 2 bad
+// usage, 1 anything else.
+func exitCode(err error) int {
+	var ue usageError
+	switch {
+	case err == nil, errors.Is(err, pflag.ErrHelp), errors.Is(err, errVersionPrinted):
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	default:
+		return 1
+	}
+}
+
+var errVersionPrinted = errors.New("version printed")
+
+// config is everything the command line and environment decide.
+type config struct {
+	root            string
+	host            string
+	port            int
+	maxBodySize     int64
+	readOnly        bool
+	token           string
+	readTimeout     time.Duration
+	writeTimeout    time.Duration
+	idleTimeout     time.Duration
+	shutdownTimeout time.Duration
+	quiet           bool
+}
+
+// parseFlags reads the command line and the environment into a config.
+// Help and version are printed to out and reported as pflag.ErrHelp and
+// errVersionPrinted; every other failure is a usageError.
+func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
+	var cfg config
+	fs := pflag.NewFlagSet("httpbox", pflag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.SortFlags = false
+	fs.StringVarP(&cfg.root, "directory", "d", "", "root `DIR` of /files (default: the working directory)")
+	fs.StringVar(&cfg.host, "host", defaultHost, "address to listen on: 0.0.0.0, ::, an IP or a name")
+	fs.IntVarP(&cfg.port, "port", "p", defaultPort, "TCP port; 0 picks a free one")
+	maxBody := fs.String("max-body-size", "1GiB", "largest accepted request body: bytes, or KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
+	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse POST, PUT and DELETE with 403")
+	tokenFile := fs.String("token-file", "", "writes need 'Authorization: Bearer <token>', token read from `FILE` (or $"+tokenEnv+")")
+	fs.DurationVar(&cfg.readTimeout, "read-timeout", defaultReadTimeout, "time for the request line and headers, and the longest pause between two reads of a body")
+	fs.DurationVar(&cfg.writeTimeout, "write-timeout", defaultWriteTimeout, "the longest a response may make no progress")
+	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
+	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
+	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	showVersion := fs.Bool("version", false, "print the version and exit")
+	fs.BoolP("help", "h", false, "show this help and exit")
+	// pflag would print the whole usage after every mistake; the contract
+	// wants a one-line reason, which run prints.
+	fs.Usage = func() {}
+
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, pflag.ErrHelp) {
+			return cfg, err
+		}
+		return cfg, usageError{err}
+	}
+	if help, _ := fs.GetBool("help"); help {
+		fmt.Fprintf(out, "Usage: httpbox [flags]\n\nA small, fast HTTP/1.1 server: echo, user-agent and files under one root.\n\nFlags:\n%s", fs.FlagUsages())
+		return cfg, pflag.ErrHelp
+	}
+	if *showVersion {
+		fmt.Fprintln(out, versionLine())
+		return cfg, errVersionPrinted
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("unexpected argument %q (files are served from --directory)", fs.Arg(0))
+	}
+	if cfg.port < 0 || cfg.port > 65535 {
+		return cfg, usagef("invalid --port %d: want 0 to 65535", cfg.port)
+	}
+	size, err := parseSize(*maxBody)
+	if err != nil {
+		return cfg, usagef("invalid --max-body-size %q: %v", *maxBody, err)
+	}
+	cfg.maxBodySize = size
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{{"read-timeout", cfg.readTimeout}, {"write-timeout", cfg.writeTimeout}, {"idle-timeout", cfg.idleTimeout}, {"shutdown-timeout", cfg.shutdownTimeout}} {
+		if d.v <= 0 {
+			return cfg, usagef("invalid --%s %v: must be positive", d.name, d.v)
+		}
+	}
+	if cfg.token, err = readToken(*tokenFile, getenv(tokenEnv)); err != nil {
+		return cfg, usageError{err}
+	}
+	if cfg.root == "" {
+		cfg.root = "."
+	}
+	if cfg.root, err = filepath.Abs(cfg.root); err != nil {
+		return cfg, usagef("invalid --directory: %v", err)
+	}
+	fi, err := os.Stat(cfg.root)
+	if err != nil {
+		return cfg, usagef("invalid --directory: %v", err)
+	}
+	if !fi.IsDir() {
+		return cfg, usagef("invalid --directory %s: not a directory", cfg.root)
+	}
+	return cfg, nil
+}
+
+// readToken returns the write token: the file's content wins over the
+// environment variable; both are trimmed of surrounding whitespace, because
+// `echo secret > file` leaves a newline. No token at all is not an error.
+func readToken(file, env string) (string, error) {
+	switch {
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("invalid --token-file: %w", err)
+		}
+		tok := strings.TrimSpace(string(b))
+		if tok == "" {
+			return "", fmt.Errorf("invalid --token-file %s: empty token", file)
+		}
+		return tok, nil
+	case env != "":
+		tok := strings.TrimSpace(env)
+		if tok == "" {
+			return "", fmt.Errorf("invalid $%s: empty token", tokenEnv)
+		}
+		return tok, nil
+	}
+	return "", nil
+}
+
+// parseSize reads a byte count: plain digits, or a KiB/MiB/GiB (1024-based)
+// or KB/MB/GB (1000-based) suffix. The suffix is case-sensitive, as the
+// contract spells it, so that "1mb" is an error rather than a guess.
+func parseSize(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	mult := int64(1)
+	num := s
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			mult, num = u.mult, strings.TrimSuffix(s, u.suffix)
+			break
+		}
+	}
+	if num == "" || strings.TrimLeft(num, "0123456789") != "" {
+		return 0, errors.New("want a number of bytes, optionally with KiB, MiB, GiB, KB, MB or GB")
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n > (1<<63-1)/mult {
+		return 0, errors.New("too large")
+	}
+	if n == 0 {
+		return 0, errors.New("must be more than 0")
+	}
+	return n * mult, nil
+}
+
+func versionLine() string {
+	return fmt.Sprintf("httpbox %s (%s, %s)", version, commit, date)
+}
+
+// run starts the server and blocks until it is shut down by a signal or
+// ctx. Errors of the caller's making are usageErrors; a shutdown that had
+// to cut requests off returns errShutdownCut.
+func run(ctx context.Context, args []string, stderr io.Writer) error {
+	cfg, err := parseFlags(args, os.Getenv, stderr)
+	if err != nil {
+		if ue := (usageError{}); errors.As(err, &ue) {
+			fmt.Fprintf(stderr, "httpbox: %v\n", err)
+		}
+		return err
+	}
+
+	root, err := os.OpenRoot(cfg.root)
+	if err != nil {
+		err = usagef("invalid --directory: %v", err)
+		fmt.Fprintf(stderr, "httpbox: %v\n", err)
+		return err
+	}
+	defer root.Close()
+	store := newRootStore(root)
+	if n, err := store.removeStaleTemps(); err != nil {
+		fmt.Fprintf(stderr, "httpbox: removing stale temporary files: %v\n", err)
+	} else if n > 0 {
+		fmt.Fprintf(stderr, "httpbox: removed %d stale temporary file(s)\n", n)
+	}
+
+	ln, err := listen(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "httpbox: %v\n", err)
+		return err
+	}
+
+	logger := newAccessLog(stderr, cfg.quiet)
+	defer logger.Close()
+	srv := newServer(cfg, store, logger)
+
+	fmt.Fprintf(stderr, "httpbox %s listening on http://%s serving %s\n", version, ln.Addr(), cfg.root)
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	stop() // from here on a second signal takes the default action: exit at once
+	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
+
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
+	defer cancel()
+	if err := srv.ShutdownWithContext(shutdownCtx); err != nil {
+		// The uploads still running lose their temporary files, so a cut-off
+		// upload leaves nothing behind.
+		store.abandonUploads()
+		fmt.Fprintf(stderr, "httpbox: shutdown: requests still running after %v were cut off\n", cfg.shutdownTimeout)
+		return errShutdownCut
+	}
+	return nil
+}
+
+var errShutdownCut = errors.New("shutdown timed out")
+
+// listen returns the socket systemd passed us (socket activation), or binds
+// --host and --port. Binding before serving makes a busy port fail at once.
+func listen(cfg config) (net.Listener, error) {
+	lns, err := activation.Listeners()
+	if err != nil {
+		return nil, fmt.Errorf("socket activation: %w", err)
+	}
+	for _, ln := range lns {
+		if ln != nil {
+			return ln, nil
+		}
+	}
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
+
+// newServer builds the fasthttp server with the contract's limits.
+func newServer(cfg config, store store, logger *accessLog) *fasthttp.Server {
+	h := newHandler(cfg, store, logger)
+	return &fasthttp.Server{
+		Handler:      h.serve,
+		ErrorHandler: h.requestError,
+		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
+			return h.expect(ctx)
+		},
+		ReadTimeout:                   cfg.readTimeout,
+		WriteTimeout:                  cfg.writeTimeout,
+		IdleTimeout:                   cfg.idleTimeout,
+		ReadBufferSize:                maxHeaderBytes,
+		MaxRequestBodySize:            int(min(cfg.maxBodySize, 1<<62)),
+		StreamRequestBody:             true,
+		DisablePreParseMultipartForm:  true,
+		NoDefaultServerHeader:         true,
+		NoDefaultContentType:          true,
+		DisableHeaderNamesNormalizing: false,
+		CloseOnShutdown:               true,
+		Logger:                        logger,
+	}
+}

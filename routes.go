@@ -1,0 +1,286 @@
+package main
+
+import (
+	"bytes"
+	"crypto/subtle"
+	"errors"
+	"net/url"
+	"strings"
+
+	"github.com/fasthttp/router"
+	"github.com/valyala/bytebufferpool"
+	"github.com/valyala/fasthttp"
+)
+
+const (
+	contentTypeText  = "text/plain" // exactly this: clients compare it byte for byte
+	contentTypeError = "text/plain; charset=utf-8"
+	contentTypeBytes = "application/octet-stream"
+	filesPrefix      = "/files/"
+)
+
+// handler owns everything a request needs; it is built once at start-up
+// and its methods are the routes.
+type handler struct {
+	router *router.Router
+	files  *fileHandler
+	log    *accessLog
+	// bearer is "Bearer <token>", or nil when writes need no token.
+	token    []byte
+	readOnly bool
+	maxBody  int64
+}
+
+func newHandler(cfg config, store store, log *accessLog) *handler {
+	h := &handler{
+		log:      log,
+		readOnly: cfg.readOnly,
+		maxBody:  cfg.maxBodySize,
+	}
+	if cfg.token != "" {
+		h.token = []byte(cfg.token)
+	}
+	h.files = &fileHandler{store: store, h: h, readTimeout: cfg.readTimeout}
+	h.router = h.routes()
+	return h
+}
+
+// routes lists the whole API.
+func (h *handler) routes() *router.Router {
+	r := router.New()
+	// The contract wants 404 for a wrong case or a trailing slash, not a
+	// redirect that curl would not follow.
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.NotFound = notFound
+	r.MethodNotAllowed = methodNotAllowed
+
+	get := func(path string, fn fasthttp.RequestHandler) {
+		r.GET(path, fn)
+		r.HEAD(path, fn) // router v1.5.4 answers HEAD with 405 unless it is registered
+	}
+	get("/", index)
+	get("/healthz", healthz)
+	get("/echo/{str}", echo)
+	get("/user-agent", userAgent)
+	get("/files/{path:*}", h.files.get)
+	r.POST("/files/{path:*}", h.files.post)
+	r.PUT("/files/{path:*}", h.files.put)
+	r.DELETE("/files/{path:*}", h.files.delete)
+	return r
+}
+
+// serve is the server's handler: it refuses what must never reach a route,
+// routes, and logs.
+func (h *handler) serve(ctx *fasthttp.RequestCtx) {
+	// A malformed escape means the client and we may disagree on what the
+	// path is; refuse it and drop the connection (RFC 9112 section 6.1 spirit).
+	if !validEscapes(ctx.Request.URI().PathOriginal()) {
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
+		ctx.SetConnectionClose()
+	} else {
+		h.router.Handler(ctx)
+	}
+	h.log.request(ctx)
+}
+
+// requestError answers a request fasthttp could not read or parse. The
+// connection is closed afterwards: we cannot know where the next request
+// starts.
+func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
+	var small *fasthttp.ErrSmallBuffer
+	switch {
+	case errors.As(err, &small):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
+	case errors.Is(err, fasthttp.ErrBodyTooLarge):
+		// Earlier refusals keep their precedence over the size.
+		if status := h.refuseWrite(ctx); status == 0 {
+			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		}
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
+	}
+	ctx.SetConnectionClose()
+	h.log.request(ctx)
+}
+
+// expect decides an `Expect: 100-continue` request from its headers alone,
+// so that a client is refused before it sends a body we would throw away.
+func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
+	if status := h.refuseWrite(ctx); status != 0 {
+		h.log.request(ctx)
+		return status
+	}
+	return fasthttp.StatusContinue
+}
+
+// refuseWrite writes the first refusal that applies to a write request, in
+// the contract's order (401, 403, 400, 413), and returns its status; 0
+// means go ahead. Reads and other paths are never refused here.
+func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) int {
+	m := ctx.Method()
+	isWrite := string(m) == fasthttp.MethodPost || string(m) == fasthttp.MethodPut || string(m) == fasthttp.MethodDelete
+	if !isWrite || !bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix)) {
+		return 0
+	}
+	switch {
+	case !h.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)):
+		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, "Bearer")
+		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+	case h.readOnly:
+		writeError(ctx, fasthttp.StatusForbidden, "server is read-only")
+	default:
+		if _, err := resolvePath(filesParam(ctx)); err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "bad path")
+		} else if int64(ctx.Request.Header.ContentLength()) > h.maxBody {
+			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+		} else {
+			return 0
+		}
+	}
+	return ctx.Response.StatusCode()
+}
+
+// authorized reports whether the Authorization header carries our token.
+// The token comparison takes constant time, so that response times do not
+// reveal how much of a guess was right.
+func (h *handler) authorized(header []byte) bool {
+	if h.token == nil {
+		return true
+	}
+	const scheme = "bearer "
+	if len(header) < len(scheme) || !strings.EqualFold(string(header[:len(scheme)]), scheme) {
+		return false
+	}
+	return subtle.ConstantTimeCompare(bytes.TrimSpace(header[len(scheme):]), h.token) == 1
+}
+
+// filesParam returns the raw (still escaped) path after /files/.
+func filesParam(ctx *fasthttp.RequestCtx) string {
+	if p, ok := ctx.UserValue("path").(string); ok {
+		return p
+	}
+	// Before routing (Expect handling) there are no user values yet.
+	return string(bytes.TrimPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix)))
+}
+
+func index(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+}
+
+func healthz(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(contentTypeText)
+	ctx.SetBodyString("ok")
+}
+
+// echo answers with its path segment, percent-decoded. The body reflects
+// user input, so browsers are told not to sniff it into HTML.
+func echo(ctx *fasthttp.RequestCtx) {
+	s, _ := ctx.UserValue("str").(string)
+	if strings.IndexByte(s, '%') >= 0 {
+		var err error
+		if s, err = url.PathUnescape(s); err != nil {
+			writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
+			return
+		}
+	}
+	ctx.SetBodyString(s)
+	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	finishText(ctx)
+}
+
+func userAgent(ctx *fasthttp.RequestCtx) {
+	ctx.SetBody(ctx.Request.Header.UserAgent())
+	finishText(ctx)
+}
+
+// finishText makes the body already set a 200 text/plain answer,
+// gzip-compressed when the client accepts it.
+func finishText(ctx *fasthttp.RequestCtx) {
+	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.SetContentType(contentTypeText)
+	ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+	if !acceptsGzip(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)) {
+		return
+	}
+	buf := bytebufferpool.Get()
+	buf.B = fasthttp.AppendGzipBytesLevel(buf.B, ctx.Response.Body(), fasthttp.CompressBestSpeed)
+	ctx.Response.SetBody(buf.B)
+	bytebufferpool.Put(buf)
+	ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, "gzip")
+}
+
+func notFound(ctx *fasthttp.RequestCtx) {
+	writeError(ctx, fasthttp.StatusNotFound, "not found")
+}
+
+func methodNotAllowed(ctx *fasthttp.RequestCtx) {
+	writeError(ctx, fasthttp.StatusMethodNotAllowed, "method not allowed")
+}
+
+// writeError sends status with a short fixed reason. The reason never
+// contains error text: that goes to the log, not to a client.
+func writeError(ctx *fasthttp.RequestCtx, status int, reason string) {
+	ctx.Response.ResetBody()
+	ctx.SetStatusCode(status)
+	ctx.SetContentType(contentTypeError)
+	ctx.Response.Header.Del(fasthttp.HeaderContentEncoding)
+	ctx.SetBodyString(reason)
+	ctx.WriteString("\n")
+}
+
+// validEscapes reports whether every % in p starts a two-digit hex escape.
+func validEscapes(p []byte) bool {
+	for i := bytes.IndexByte(p, '%'); i >= 0; i = bytes.IndexByte(p, '%') {
+		if i+2 >= len(p) || !isHex(p[i+1]) || !isHex(p[i+2]) {
+			return false
+		}
+		p = p[i+3:]
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// acceptsGzip reports whether an Accept-Encoding value lists gzip with a
+// non-zero q-value. Names are case-insensitive and may stand anywhere in
+// the comma list (RFC 9110 section 12.5.3).
+func acceptsGzip(h []byte) bool {
+	for len(h) > 0 {
+		var item []byte
+		if i := bytes.IndexByte(h, ','); i >= 0 {
+			item, h = h[:i], h[i+1:]
+		} else {
+			item, h = h, nil
+		}
+		name, params, _ := bytes.Cut(item, []byte{';'})
+		name = bytes.TrimSpace(name)
+		if !bytes.EqualFold(name, []byte("gzip")) && !bytes.EqualFold(name, []byte("x-gzip")) {
+			continue
+		}
+		return !zeroQuality(params)
+	}
+	return false
+}
+
+// zeroQuality reports whether the parameters of a list item say q=0
+// (also written 0., 0.0, 0.00, 0.000).
+func zeroQuality(params []byte) bool {
+	for len(params) > 0 {
+		var p []byte
+		p, params, _ = bytes.Cut(params, []byte{';'})
+		key, val, ok := bytes.Cut(bytes.TrimSpace(p), []byte{'='})
+		if !ok || !bytes.EqualFold(bytes.TrimSpace(key), []byte("q")) {
+			continue
+		}
+		val = bytes.TrimSpace(val)
+		if len(val) == 0 || val[0] != '0' {
+			return false
+		}
+		return len(bytes.Trim(val[1:], ".0")) == 0 && bytes.Count(val, []byte{'.'}) <= 1
+	}
+	return false
+}
