@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"net"
 	"net/url"
 	"path/filepath"
 	"strconv"
@@ -165,7 +166,7 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	body := &bodyReader{ctx: ctx, r: ctx.RequestBodyStream(), left: f.h.maxBody, timeout: f.readTimeout}
 	created, err := f.store.Write(name, body)
 	if err != nil {
-		f.fail(ctx, opWrite, err)
+		f.failBody(ctx, body.err, err)
 		return
 	}
 	if created || method == fasthttp.MethodPost {
@@ -191,6 +192,25 @@ func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	ctx.SetStatusCode(fasthttp.StatusNoContent)
+}
+
+// failBody answers a write that failed. When reading the body failed, the
+// client is at fault (too large, malformed chunks, too slow) and the
+// connection is closed, since the rest of the body is still unread.
+func (f *fileHandler) failBody(ctx *fasthttp.RequestCtx, bodyErr, err error) {
+	var netErr net.Error
+	switch {
+	case bodyErr == nil:
+		f.fail(ctx, opWrite, err)
+		return
+	case errors.Is(bodyErr, errTooLarge):
+		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+	case errors.As(bodyErr, &netErr) && netErr.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "request body too slow")
+	default:
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed request body")
+	}
+	ctx.SetConnectionClose()
 }
 
 type fileOp int
@@ -247,18 +267,20 @@ func fileErrorStatus(op fileOp, err error) (int, string) {
 }
 
 // bodyReader reads a streamed request body. Each read gets a fresh read
-// deadline, so --read-timeout bounds a pause, not a whole upload; and it
-// fails with errTooLarge past the body limit, whatever the framing.
+// deadline, so --read-timeout bounds a pause, not a whole upload; it fails
+// with errTooLarge past the body limit, whatever the framing; and it keeps
+// its error, so that a failed write can tell the client's fault from ours.
 type bodyReader struct {
 	ctx     *fasthttp.RequestCtx
 	r       io.Reader
 	left    int64
 	timeout time.Duration
+	err     error // the first error other than io.EOF
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	if b.left < 0 {
-		return 0, errTooLarge
+	if b.err != nil {
+		return 0, b.err
 	}
 	if int64(len(p)) > b.left+1 {
 		p = p[:b.left+1]
@@ -267,7 +289,10 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	n, err := b.r.Read(p)
 	b.left -= int64(n)
 	if b.left < 0 {
-		return n, errTooLarge
+		err = errTooLarge
+	}
+	if err != nil && err != io.EOF {
+		b.err = err
 	}
 	return n, err
 }

@@ -47,9 +47,9 @@ const (
 	// Below systemd's default TimeoutStopSec (90s), so systemd never has to
 	// SIGKILL a server that is draining on its own.
 	defaultShutdownTimeout = 30 * time.Second
-	// The largest request head we accept (contract: 16 KiB of headers), plus
-	// room for the request line.
-	maxHeaderBytes = 16<<10 + 4<<10
+	// The largest request head we accept: the contract's 16 KiB of headers,
+	// plus room for a short request line.
+	maxHeaderBytes = 16<<10 + 512
 	tokenEnv       = "HTTPBOX_TOKEN"
 )
 
@@ -267,6 +267,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "httpbox: %v\n", err)
 		return err
 	}
+	ln = listener{Listener: ln, writeTimeout: cfg.writeTimeout}
 
 	logger := newAccessLog(stderr, cfg.quiet)
 	defer logger.Close()

@@ -75,13 +75,34 @@ func (h *handler) routes() *router.Router {
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	// A malformed escape means the client and we may disagree on what the
 	// path is; refuse it and drop the connection (RFC 9112 section 6.1 spirit).
-	if !validEscapes(ctx.Request.URI().PathOriginal()) {
+	switch {
+	case !validEscapes(ctx.Request.URI().PathOriginal()):
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
 		ctx.SetConnectionClose()
-	} else {
+	case ambiguousLength(&ctx.Request.Header):
+		writeError(ctx, fasthttp.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+		ctx.SetConnectionClose()
+	default:
 		h.router.Handler(ctx)
 	}
 	h.log.request(ctx)
+}
+
+// ambiguousLength reports a request that carries both Content-Length and
+// Transfer-Encoding. fasthttp obeys Transfer-Encoding, but a proxy in front
+// of us might have obeyed Content-Length: the classic request-smuggling
+// split (RFC 9112 section 6.3), so such a request is refused.
+func ambiguousLength(h *fasthttp.RequestHeader) bool {
+	if h.ContentLength() != -1 { // -1: chunked
+		return false
+	}
+	for line := range bytes.SplitSeq(h.RawHeaders(), []byte("\n")) {
+		name, _, ok := bytes.Cut(line, []byte{':'})
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte(fasthttp.HeaderContentLength)) {
+			return true
+		}
+	}
+	return false
 }
 
 // requestError answers a request fasthttp could not read or parse. The
@@ -107,6 +128,11 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 // expect decides an `Expect: 100-continue` request from its headers alone,
 // so that a client is refused before it sends a body we would throw away.
 func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
+	if ambiguousLength(&ctx.Request.Header) {
+		writeError(ctx, fasthttp.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+		h.log.request(ctx)
+		return fasthttp.StatusBadRequest
+	}
 	if status := h.refuseWrite(ctx); status != 0 {
 		h.log.request(ctx)
 		return status

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"io"
+	"net"
+	"os"
+	"time"
+)
+
+const (
+	// A closing connection drains what the client still sends for this
+	// long, or this much, before the socket is closed (see conn.Close).
+	lingerTimeout = 2 * time.Second
+	lingerBytes   = 1 << 20
+	// File bodies are sent in chunks, each with its own write deadline.
+	// The chunk grows for a fast client (fewer sendfile calls) and shrinks
+	// for a slow one, so that a slow but steady reader always completes a
+	// chunk well within --write-timeout.
+	minSendChunk = 16 << 10
+	maxSendChunk = 4 << 20
+)
+
+// listener wraps each accepted TCP connection in a conn.
+type listener struct {
+	net.Listener
+	writeTimeout time.Duration
+}
+
+func (l listener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := c.(*net.TCPConn); ok {
+		return &conn{TCPConn: tc, writeTimeout: l.writeTimeout, chunk: 256 << 10}, nil
+	}
+	return c, nil
+}
+
+// conn adds two things to a TCP connection that fasthttp does not do.
+//
+// Lingering close: closing a socket that still holds unread request bytes
+// makes the kernel send RST, and a client that gets RST may discard the
+// response it had already received (a 413 or 431 for a request we refused
+// half-read). So Close shuts the write side, drains the read side for a
+// moment, then closes (as nginx's lingering_close does).
+//
+// Progress deadlines for files: fasthttp sets one write deadline per
+// response, which would cut off a slow but steady download of a large
+// file. ReadFrom (the sendfile path) renews the deadline per chunk, so
+// --write-timeout bounds a stall, not a transfer.
+type conn struct {
+	*net.TCPConn
+	writeTimeout time.Duration
+	chunk        int64
+	part         io.LimitedReader // reused for every chunk: no allocation
+}
+
+// ReadFrom sends a file body: r is fasthttp's *io.LimitedReader around
+// the *os.File, which net.TCPConn turns into sendfile calls.
+func (c *conn) ReadFrom(r io.Reader) (int64, error) {
+	lr, ok := r.(*io.LimitedReader)
+	if !ok {
+		return c.TCPConn.ReadFrom(r)
+	}
+	if _, isFile := lr.R.(*os.File); !isFile {
+		return c.TCPConn.ReadFrom(r)
+	}
+	var total int64
+	for lr.N > 0 {
+		start := time.Now()
+		if err := c.SetWriteDeadline(start.Add(c.writeTimeout)); err != nil {
+			return total, err
+		}
+		c.part = io.LimitedReader{R: lr.R, N: min(lr.N, c.chunk)}
+		want := c.part.N
+		n, err := c.TCPConn.ReadFrom(&c.part)
+		c.part.R = nil
+		total += n
+		lr.N -= n
+		if err != nil || n < want {
+			return total, err // an error, or the file ended early
+		}
+		switch took := time.Since(start); {
+		case took < c.writeTimeout/16 && c.chunk < maxSendChunk:
+			c.chunk *= 2
+		case took > c.writeTimeout/4 && c.chunk > minSendChunk:
+			c.chunk /= 2
+		}
+	}
+	return total, nil
+}
+
+// Close closes the connection after a lingering drain (see conn).
+func (c *conn) Close() error {
+	if err := c.CloseWrite(); err != nil {
+		return c.TCPConn.Close()
+	}
+	go c.linger()
+	return nil
+}
+
+func (c *conn) linger() {
+	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
+	_ = c.TCPConn.Close()
+}
