@@ -118,7 +118,8 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 		switch first, last, kind := parseRange(rangeHeader, info.size); kind {
 		case rangeUnsatisfiable:
 			file.Close()
-			h.SetContentRange(-1, -1, int(info.size)) // becomes "bytes */SIZE"
+			var cr [32]byte
+			h.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), info.size, 10))
 			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
 			return
 		case rangeOne:

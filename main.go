@@ -110,9 +110,9 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 	fs.SetOutput(io.Discard)
 	fs.SortFlags = false
 	fs.StringVarP(&cfg.root, "directory", "d", "", "root `DIR` of /files (default: the working directory)")
-	fs.StringVar(&cfg.host, "host", defaultHost, "address to listen on: 0.0.0.0, ::, an IP or a name")
-	fs.IntVarP(&cfg.port, "port", "p", defaultPort, "TCP port; 0 picks a free one")
-	maxBody := fs.String("max-body-size", "1GiB", "largest accepted request body: bytes, or KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
+	fs.StringVar(&cfg.host, "host", defaultHost, "`HOST` to listen on: 0.0.0.0, ::, an IP or a name")
+	fs.IntVarP(&cfg.port, "port", "p", defaultPort, "TCP `PORT`; 0 picks a free one")
+	maxBody := fs.String("max-body-size", "1GiB", "largest accepted request body: a `SIZE` in bytes, or with KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse POST, PUT and DELETE with 403")
 	tokenFile := fs.String("token-file", "", "writes need 'Authorization: Bearer <token>', token read from `FILE` (or $"+tokenEnv+")")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", defaultReadTimeout, "time for the request line and headers, and the longest pause between two reads of a body")

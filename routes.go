@@ -192,6 +192,9 @@ func filesParam(ctx *fasthttp.RequestCtx) string {
 
 func index(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
+	// fasthttp leaves Content-Length out of a bodiless HEAD answer; HEAD
+	// must carry GET's headers.
+	ctx.Response.Header.SetContentLength(0)
 }
 
 func healthz(ctx *fasthttp.RequestCtx) {

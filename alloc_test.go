@@ -1,0 +1,116 @@
+//go:build !race
+
+package main
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// connStub is a net.Conn that reads one prepared request and discards the
+// response, so that a whole request runs through fasthttp's ServeConn
+// without a network (fasthttp's allocation_test.go does the same).
+type connStub struct {
+	net.Conn
+	r bytes.Buffer
+	w bytes.Buffer
+}
+
+var stubAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4221}
+
+func (c *connStub) Read(b []byte) (int, error)       { return c.r.Read(b) }
+func (c *connStub) Write(b []byte) (int, error)      { return c.w.Write(b) }
+func (c *connStub) Close() error                     { return nil }
+func (c *connStub) RemoteAddr() net.Addr             { return stubAddr }
+func (c *connStub) LocalAddr() net.Addr              { return stubAddr }
+func (c *connStub) SetDeadline(time.Time) error      { return nil }
+func (c *connStub) SetReadDeadline(time.Time) error  { return nil }
+func (c *connStub) SetWriteDeadline(time.Time) error { return nil }
+
+// benchServer is the real server, access log on (to io.Discard), serving a
+// root with one small file.
+func benchServer(tb testing.TB) *fasthttp.Server {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "small.txt"), bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { root.Close() })
+	cfg := testConfig(dir)
+	cfg.quiet = false
+	logger := newAccessLog(io.Discard, cfg.quiet)
+	tb.Cleanup(func() { logger.Close() })
+	return newServer(cfg, newRootStore(root), logger)
+}
+
+// allocBudgets are the allocations per request each route may make. The
+// echo route pays the router's price for a named parameter (it copies and
+// boxes the value); gzip adds its output buffer.
+var allocBudgets = []struct {
+	name, request string
+	budget        float64
+}{
+	{"GET /", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+	{"HEAD /", "HEAD / HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+	{"GET /healthz", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+	{"HEAD /healthz", "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+	{"GET /user-agent", "GET /user-agent HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\n\r\n", 0},
+	{"HEAD /user-agent", "HEAD /user-agent HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\n\r\n", 0},
+	{"GET /user-agent gzip", "GET /user-agent HTTP/1.1\r\nHost: x\r\nUser-Agent: curl/8.5.0\r\nAccept-Encoding: gzip\r\n\r\n", 2},
+	{"GET /echo", "GET /echo/hello HTTP/1.1\r\nHost: x\r\n\r\n", 3},
+	{"GET /echo gzip", "GET /echo/hello HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", 5},
+	{"GET /files small", "GET /files/small.txt HTTP/1.1\r\nHost: x\r\n\r\n", 9},
+}
+
+// TestAllocations holds every hot route to its allocation budget.
+func TestAllocations(t *testing.T) {
+	srv := benchServer(t)
+	for _, tt := range allocBudgets {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &connStub{}
+			serve := func() {
+				c.r.WriteString(tt.request)
+				c.w.Reset()
+				if err := srv.ServeConn(c); err != nil {
+					t.Fatal(err)
+				}
+			}
+			serve()
+			if !bytes.HasPrefix(c.w.Bytes(), []byte("HTTP/1.1 200 OK")) {
+				t.Fatalf("got %q, want 200", c.w.Bytes())
+			}
+			if got := testing.AllocsPerRun(200, serve); got > tt.budget {
+				t.Errorf("%s: %.1f allocations per request, budget %.0f", tt.name, got, tt.budget)
+			}
+		})
+	}
+}
+
+// BenchmarkRoutes measures each route through the real server.
+func BenchmarkRoutes(b *testing.B) {
+	srv := benchServer(b)
+	for _, tt := range allocBudgets {
+		b.Run(tt.name, func(b *testing.B) {
+			c := &connStub{}
+			b.ReportAllocs()
+			for b.Loop() {
+				c.r.WriteString(tt.request)
+				c.w.Reset()
+				if err := srv.ServeConn(c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

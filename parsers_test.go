@@ -1,0 +1,224 @@
+package main
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Tests and fuzz targets for every parser the project owns: request paths,
+// Range, Accept-Encoding and --max-body-size.
+
+func TestResolvePath(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		raw  string
+		want string // "" means refused
+	}{
+		{"a.txt", "a.txt"},
+		{"a/b/c.txt", "a/b/c.txt"},
+		{"a%2Fb", "a/b"},
+		{"sp%20ace", "sp ace"},
+		{"%252e%252e", "%2e%2e"}, // decoded once: a literal name
+		{"..", ""},
+		{"../x", ""},
+		{"%2e%2e/x", ""},
+		{"a/../../x", ""},
+		{"a/..", ""},
+		{".", ""},
+		{"./a", ""},
+		{"a/./b", ""},
+		{"", ""},
+		{"/etc/passwd", ""},
+		{"%2fetc", ""},
+		{"a//b", ""},
+		{"a/", ""},
+		{"a%5cb", ""},
+		{"..%5c..%5cx", ""},
+		{"a%00b", ""},
+		{"%zz", ""},
+		{"%", ""},
+		{tempPrefix + "x", ""},
+		{"d/" + tempPrefix + "x", ""},
+	}
+	for _, tt := range tests {
+		got, err := resolvePath(tt.raw)
+		if (err == nil) != (tt.want != "") || got != tt.want {
+			t.Errorf("resolvePath(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
+		}
+	}
+}
+
+// FuzzResolvePath checks that whatever resolvePath accepts is a clean local
+// name that cannot escape a root.
+func FuzzResolvePath(f *testing.F) {
+	for _, seed := range []string{
+		"a/b.txt",
+		"../etc/passwd",        // plain traversal
+		"%2e%2e%2fetc%2fpasswd", // encoded dots and slash (caddy's table)
+		"%2e%2e/%2e%2e/x",       // encoded dots only
+		"..%5c..%5cwin.ini",     // backslash, Windows separator (fasthttp issue 1691)
+		"%252e%252e%252f",       // double encoding must be decoded only once
+		"//etc/passwd",          // empty segment / absolute
+		"/abs",                  // absolute
+		"a/./b",                 // dot segment
+		"a%00.txt",              // NUL truncation
+		"C:%5cx",                // drive letter
+		"\u2025/x",              // two-dot leader, looks like ..
+		"a/.httpbox-tmp-1",      // reserved temp name
+		"%",                     // truncated escape
+	} {
+		f.Add(seed)
+	}
+	root := f.TempDir()
+	if err := os.MkdirAll(filepath.Join(root, "in"), 0o755); err != nil {
+		f.Fatal(err)
+	}
+	r, err := os.OpenRoot(filepath.Join(root, "in"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { r.Close() })
+	f.Fuzz(func(t *testing.T, raw string) {
+		name, err := resolvePath(raw)
+		if err != nil {
+			return
+		}
+		if !filepath.IsLocal(name) || !fs.ValidPath(name) || strings.ContainsAny(name, "\x00\\") || name == "." {
+			t.Fatalf("resolvePath(%q) = %q: not a clean local path", raw, name)
+		}
+		for seg := range strings.SplitSeq(name, "/") {
+			if strings.HasPrefix(seg, tempPrefix) {
+				t.Fatalf("resolvePath(%q) = %q: reserved temp name accepted", raw, name)
+			}
+		}
+		// The lexical check agrees with the real wall: the name stays
+		// inside the root (it may be missing, but never "escapes").
+		if _, err := r.Lstat(name); err != nil && !isNotExistOrNotDir(err) {
+			t.Fatalf("resolvePath(%q) = %q: root says %v", raw, name, err)
+		}
+	})
+}
+
+func isNotExistOrNotDir(err error) bool {
+	status, _ := fileErrorStatus(opRead, err)
+	return status == 404 || status == 400 // missing, or a name too long
+}
+
+func TestParseRange(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		h           string
+		size        int64
+		first, last int64
+		kind        rangeKind
+	}{
+		{"bytes=0-0", 10, 0, 0, rangeOne},
+		{"bytes=2-4", 10, 2, 4, rangeOne},
+		{"bytes=5-", 10, 5, 9, rangeOne},
+		{"bytes=-3", 10, 7, 9, rangeOne},
+		{"bytes=-30", 10, 0, 9, rangeOne},
+		{"bytes=8-30", 10, 8, 9, rangeOne},
+		{"BYTES=1-2", 10, 1, 2, rangeOne},
+		{"bytes= 1-2", 10, 1, 2, rangeOne},
+		{"bytes=10-", 10, 0, 0, rangeUnsatisfiable},
+		{"bytes=10-20", 10, 0, 0, rangeUnsatisfiable},
+		{"bytes=-0", 10, 0, 0, rangeUnsatisfiable},
+		{"bytes=0-", 0, 0, 0, rangeUnsatisfiable},
+		{"bytes=-1", 0, 0, 0, rangeUnsatisfiable},
+		{"bytes=4-2", 10, 0, 0, rangeNone},
+		{"bytes=0-1,4-5", 10, 0, 0, rangeNone},
+		{"bytes=a-b", 10, 0, 0, rangeNone},
+		{"bytes=-", 10, 0, 0, rangeNone},
+		{"bytes=+1-2", 10, 0, 0, rangeNone},
+		{"bytes=99999999999999999999-", 10, 0, 0, rangeNone},
+		{"items=0-1", 10, 0, 0, rangeNone},
+		{"bytes", 10, 0, 0, rangeNone},
+		{"", 10, 0, 0, rangeNone},
+	}
+	for _, tt := range tests {
+		first, last, kind := parseRange([]byte(tt.h), tt.size)
+		if kind != tt.kind || (kind == rangeOne && (first != tt.first || last != tt.last)) {
+			t.Errorf("parseRange(%q, %d) = %d, %d, %v; want %d, %d, %v", tt.h, tt.size, first, last, kind, tt.first, tt.last, tt.kind)
+		}
+	}
+}
+
+// FuzzParseRange checks that a satisfiable range always lies inside the
+// body, whatever the header says.
+func FuzzParseRange(f *testing.F) {
+	for _, seed := range []string{"bytes=0-0", "bytes=-5", "bytes=5-", "bytes=1-2,3-4", "bytes=--1", "bytes=9223372036854775807-"} {
+		f.Add(seed, int64(10))
+	}
+	f.Fuzz(func(t *testing.T, h string, size int64) {
+		if size < 0 {
+			size = -size
+		}
+		first, last, kind := parseRange([]byte(h), size)
+		if kind == rangeOne && (first < 0 || last < first || last >= size) {
+			t.Fatalf("parseRange(%q, %d) = [%d, %d]: outside the body", h, size, first, last)
+		}
+	})
+}
+
+func TestAcceptsGzip(t *testing.T) {
+	t.Parallel()
+	for h, want := range map[string]bool{
+		"gzip": true, "GzIp": true, "x-gzip": true, "deflate, gzip": true, "gzip;q=0.5": true,
+		"gzip ; q=1": true, "br;q=1, gzip;q=0.1": true, "gzip;q=0": false, "gzip;Q=0.0": false,
+		"gzip;q=0.": false, "gzip;q=0.000": false, "br": false, "": false, "gzip-not": false,
+		"identity, br": false, ",,gzip": true,
+	} {
+		if got := acceptsGzip([]byte(h)); got != want {
+			t.Errorf("acceptsGzip(%q) = %v, want %v", h, got, want)
+		}
+	}
+}
+
+// FuzzAcceptsGzip checks the parser never panics and agrees with a plain
+// reading: it never accepts a header that does not mention gzip.
+func FuzzAcceptsGzip(f *testing.F) {
+	for _, seed := range []string{"gzip", "gzip;q=0", "br, GZIP;q=0.5", ";;,,", "gzip;q="} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, h string) {
+		if acceptsGzip([]byte(h)) && !strings.Contains(strings.ToLower(h), "gzip") {
+			t.Fatalf("acceptsGzip(%q) = true without gzip in it", h)
+		}
+	})
+}
+
+func TestParseSize(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in   string
+		want int64 // 0 means an error
+	}{
+		{"1", 1}, {"100", 100}, {"1KiB", 1024}, {"2MiB", 2 << 20}, {"1GiB", 1 << 30},
+		{"1KB", 1000}, {"5MB", 5e6}, {"2GB", 2e9}, {"10B", 10},
+		{"", 0}, {"0", 0}, {"-5", 0}, {"1.5GiB", 0}, {"10XB", 0}, {"1kib", 0}, {"GiB", 0},
+		{" 1", 0}, {"99999999999GiB", 0}, {"1e3", 0},
+	}
+	for _, tt := range tests {
+		got, err := parseSize(tt.in)
+		if (err == nil) != (tt.want != 0) || got != tt.want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// FuzzParseSize checks that an accepted size is positive and that a plain
+// number parses to itself.
+func FuzzParseSize(f *testing.F) {
+	for _, seed := range []string{"1", "1GiB", "8EB", "9223372036854775807", "9223372036854775807KiB", "0KB"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, err := parseSize(s)
+		if err == nil && n <= 0 {
+			t.Fatalf("parseSize(%q) = %d: accepted a non-positive size", s, n)
+		}
+	})
+}
