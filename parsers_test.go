@@ -56,7 +56,7 @@ func TestResolvePath(t *testing.T) {
 func FuzzResolvePath(f *testing.F) {
 	for _, seed := range []string{
 		"a/b.txt",
-		"../etc/passwd",        // plain traversal
+		"../etc/passwd",         // plain traversal
 		"%2e%2e%2fetc%2fpasswd", // encoded dots and slash (caddy's table)
 		"%2e%2e/%2e%2e/x",       // encoded dots only
 		"..%5c..%5cwin.ini",     // backslash, Windows separator (fasthttp issue 1691)
