@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"net"
@@ -39,6 +40,8 @@ type store interface {
 	Write(name string, body io.Reader) (created bool, err error)
 	// Remove deletes a file, a symlink (not its target) or an empty directory.
 	Remove(name string) error
+	// Stat describes the regular file Open would open.
+	Stat(name string) (fileInfo, error)
 }
 
 // fileInfo is what conditional and range requests need to know of a file.
@@ -63,6 +66,7 @@ func (fi fileInfo) appendETag(dst []byte) []byte {
 // fileHandler serves /files/{path} from a store.
 type fileHandler struct {
 	store       store
+	cache       *fileCache
 	h           *handler
 	readTimeout time.Duration
 }
@@ -87,37 +91,68 @@ func resolvePath(raw string) (string, error) {
 	return name, nil
 }
 
-// get serves a file (GET and HEAD), with conditional requests and a single
-// byte range.
+// get serves a file (GET and HEAD): small files from memory (see
+// fileCache), larger ones streamed from the store.
 func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
-	name, err := resolvePath(filesParam(ctx))
+	rawTail := filesTail(ctx)
+	if e := f.cache.lookup(rawTail, ctx.Time(), f.store.Stat); e != nil {
+		respondFile(ctx, e.info, e.etag, e.data, nil)
+		return
+	}
+	raw := string(rawTail)
+	name, err := resolvePath(raw)
 	if err != nil {
 		f.fail(ctx, opRead, err)
 		return
 	}
+	gen := f.cache.generation()
 	file, info, err := f.store.Open(name)
 	if err != nil {
 		f.fail(ctx, opRead, err)
 		return
 	}
+	if info.size <= maxCachedFile {
+		data := make([]byte, info.size)
+		_, err := io.ReadFull(file, data)
+		file.Close()
+		if err != nil {
+			f.fail(ctx, opRead, fmt.Errorf("read %s: %w", name, err))
+			return
+		}
+		e := f.cache.add(raw, name, data, info, gen, ctx.Time())
+		respondFile(ctx, e.info, e.etag, e.data, nil)
+		return
+	}
+	var etag [64]byte
+	respondFile(ctx, info, info.appendETag(etag[:0]), nil, file)
+}
+
+// respondFile answers a GET or HEAD of a file whose bytes are either data
+// (immutable, sent without a copy) or file, which it closes or hands to
+// fasthttp to close once sent. It applies conditional and range headers.
+func respondFile(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, file io.ReadSeekCloser) {
+	closeFile := func() {
+		if file != nil {
+			file.Close()
+		}
+	}
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
-	var etag [64]byte
-	tag := info.appendETag(etag[:0])
-	h.SetBytesV(fasthttp.HeaderETag, tag)
+	h.SetBytesV(fasthttp.HeaderETag, etag)
 	h.SetLastModified(info.modTime)
 
-	if notModified(&ctx.Request.Header, tag, info.modTime) {
-		file.Close()
+	if notModified(&ctx.Request.Header, etag, info.modTime) {
+		closeFile()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
 	start, length := int64(0), info.size
+	ctx.SetStatusCode(fasthttp.StatusOK)
 	rangeHeader := ctx.Request.Header.Peek(fasthttp.HeaderRange)
-	if len(rangeHeader) > 0 && ifRangeMatches(&ctx.Request.Header, tag, info.modTime) {
+	if len(rangeHeader) > 0 && ifRangeMatches(&ctx.Request.Header, etag, info.modTime) {
 		switch first, last, kind := parseRange(rangeHeader, info.size); kind {
 		case rangeUnsatisfiable:
-			file.Close()
+			closeFile()
 			var cr [32]byte
 			h.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), info.size, 10))
 			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
@@ -128,25 +163,27 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		}
 	}
-	if ctx.Response.StatusCode() != fasthttp.StatusPartialContent {
-		ctx.SetStatusCode(fasthttp.StatusOK)
-	}
 	ctx.SetContentType(contentTypeBytes)
-	if ctx.IsHead() {
-		file.Close()
+	switch {
+	case file == nil:
+		// fasthttp sends Content-Length for HEAD too, from the body it skips.
+		ctx.Response.SetBodyRaw(data[start : start+length])
+	case ctx.IsHead():
+		closeFile()
 		h.SetContentLength(int(length))
 		ctx.Response.SkipBody = true
-		return
-	}
-	if start > 0 {
-		if _, err := file.Seek(start, io.SeekStart); err != nil {
-			file.Close()
-			f.fail(ctx, opRead, err)
-			return
+	default:
+		if start > 0 {
+			if _, err := file.Seek(start, io.SeekStart); err != nil {
+				closeFile()
+				ctx.Logger().Printf("seek: %v", err)
+				writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
+				return
+			}
 		}
+		// fasthttp closes the file once sent, and uses sendfile where it can.
+		ctx.SetBodyStream(file, int(length))
 	}
-	// fasthttp closes the file once sent, and uses sendfile where it can.
-	ctx.SetBodyStream(file, int(length))
 }
 
 func (f *fileHandler) post(ctx *fasthttp.RequestCtx) { f.write(ctx, fasthttp.MethodPost) }
@@ -158,7 +195,7 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	if f.h.refuseWrite(ctx) != 0 {
 		return
 	}
-	raw := filesParam(ctx)
+	raw := string(filesTail(ctx))
 	name, err := resolvePath(raw)
 	if err != nil {
 		f.fail(ctx, opWrite, err)
@@ -166,6 +203,7 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	}
 	body := &bodyReader{ctx: ctx, r: ctx.RequestBodyStream(), left: f.h.maxBody, timeout: f.readTimeout}
 	created, err := f.store.Write(name, body)
+	f.cache.invalidate()
 	if err != nil {
 		f.failBody(ctx, body.err, err)
 		return
@@ -183,12 +221,14 @@ func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
 	if f.h.refuseWrite(ctx) != 0 {
 		return
 	}
-	name, err := resolvePath(filesParam(ctx))
+	name, err := resolvePath(string(filesTail(ctx)))
 	if err != nil {
 		f.fail(ctx, opDelete, err)
 		return
 	}
-	if err := f.store.Remove(name); err != nil {
+	err = f.store.Remove(name)
+	f.cache.invalidate()
+	if err != nil {
 		f.fail(ctx, opDelete, err)
 		return
 	}

@@ -41,7 +41,11 @@ func (s *rootStore) Open(name string) (io.ReadSeekCloser, fileInfo, error) {
 		f.Close()
 		return nil, fileInfo{}, fmt.Errorf("open %s: %w", name, errNotFile)
 	}
-	return f, fileInfo{size: fi.Size(), modTime: fi.ModTime(), id: inode(fi)}, nil
+	return f, infoOf(fi), nil
+}
+
+func infoOf(fi fs.FileInfo) fileInfo {
+	return fileInfo{size: fi.Size(), modTime: fi.ModTime(), id: inode(fi)}
 }
 
 // Write implements store: the body goes to a temporary file beside the
@@ -143,4 +147,16 @@ func (s *rootStore) removeStaleTemps() (int, error) {
 		return nil
 	})
 	return removed, err
+}
+
+// Stat implements store.
+func (s *rootStore) Stat(name string) (fileInfo, error) {
+	fi, err := s.root.Stat(name)
+	if err != nil {
+		return fileInfo{}, err
+	}
+	if !fi.Mode().IsRegular() {
+		return fileInfo{}, fmt.Errorf("stat %s: %w", name, errNotFile)
+	}
+	return infoOf(fi), nil
 }

@@ -675,3 +675,39 @@ func TestExpectContinue(t *testing.T) {
 		t.Errorf("after 100 Continue and the body: got %q, want 201", reply)
 	}
 }
+
+// TestSmallFileCache checks that serving small files from memory never
+// serves bytes a write through httpbox has replaced, and notices changes
+// made on disk behind its back.
+func TestSmallFileCache(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	makeFS(t, s.root, "c=v1")
+	for i, want := range []string{"v1", "v1"} { // the second GET is a cache hit
+		if r := s.do(t, "GET", "/files/c", ""); string(r.body) != want {
+			t.Fatalf("GET %d: got %q, want %q", i, r.body, want)
+		}
+	}
+	s.do(t, "PUT", "/files/c", "v2-through-httpbox")
+	if r := s.do(t, "GET", "/files/c", ""); string(r.body) != "v2-through-httpbox" {
+		t.Fatalf("GET after PUT: got %q, want the new body at once", r.body)
+	}
+	s.do(t, "DELETE", "/files/c", "")
+	if r := s.do(t, "GET", "/files/c", ""); r.status != 404 {
+		t.Fatalf("GET after DELETE: got %d, want 404", r.status)
+	}
+	makeFS(t, s.root, "ext=old")
+	s.do(t, "GET", "/files/ext", "")
+	mustDo(t, os.WriteFile(filepath.Join(s.root, "ext"), []byte("changed on disk"), 0o644))
+	deadline := time.Now().Add(cacheRevalidate + 2*time.Second)
+	for {
+		r := s.do(t, "GET", "/files/ext", "")
+		if string(r.body) == "changed on disk" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a change on disk was not noticed within %v: still %q", cacheRevalidate, r.body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
