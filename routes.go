@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"net/url"
+	"runtime/debug"
 	"strings"
 
 	"github.com/fasthttp/router"
@@ -73,10 +74,11 @@ func (h *handler) routes() *router.Router {
 // serve is the server's handler: it refuses what must never reach a route,
 // routes, and logs.
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
-	// A malformed escape means the client and we may disagree on what the
-	// path is; refuse it and drop the connection (RFC 9112 section 6.1 spirit).
+	defer h.recoverPanic(ctx)
 	switch {
 	case !validEscapes(ctx.Request.URI().PathOriginal()):
+		// The client and we may disagree on what the path is: refuse it and
+		// drop the connection.
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
 		ctx.SetConnectionClose()
 	case ambiguousLength(&ctx.Request.Header):
@@ -89,6 +91,21 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	default:
 		h.router.Handler(ctx)
 	}
+	h.log.request(ctx)
+}
+
+// recoverPanic turns a panic in a handler into a 500 for that request
+// alone: fasthttp does not recover, and one bad request must not take the
+// server down.
+func (h *handler) recoverPanic(ctx *fasthttp.RequestCtx) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	ctx.Logger().Printf("panic: %v\n%s", p, debug.Stack())
+	ctx.Response.ResetBody()
+	writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
+	ctx.SetConnectionClose()
 	h.log.request(ctx)
 }
 

@@ -711,3 +711,29 @@ func TestSmallFileCache(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// panicStore is a store whose every call panics.
+type panicStore struct{ store }
+
+func (panicStore) Open(string) (io.ReadSeekCloser, fileInfo, error) { panic("disk on fire") }
+
+func TestPanicIsContained(t *testing.T) {
+	t.Parallel()
+	var logged bytes.Buffer
+	logger := newAccessLog(&logged, true)
+	srv := newServer(testConfig(t.TempDir()), panicStore{}, logger)
+	ln := fasthttputil.NewInmemoryListener()
+	go srv.Serve(ln) //nolint:errcheck // ends with the listener
+	defer srv.Shutdown()
+	s := &testServer{client: &fasthttp.Client{Dial: func(string) (net.Conn, error) { return ln.Dial() }}, ln: ln}
+	if r := s.do(t, "GET", "/files/x", ""); r.status != 500 {
+		t.Fatalf("GET through a panicking store: got %d, want 500", r.status)
+	}
+	if r := s.do(t, "GET", "/healthz", ""); r.status != 200 {
+		t.Fatalf("after a panic: got %d, want the server still serving", r.status)
+	}
+	logger.Close()
+	if !strings.Contains(logged.String(), "disk on fire") {
+		t.Errorf("the panic was not logged: %q", logged.String())
+	}
+}
