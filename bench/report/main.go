@@ -1,0 +1,365 @@
+// Command report turns the raw results that bench/run collects into the
+// Markdown report it prints: one row per scenario comparing httpbox with
+// nginx, then the memory and idle-connection lines, with PASS/MISS against
+// the team's targets.
+//
+// Input, both tab-separated, one record a line:
+//
+//	-results: key label unit target round server value p99_ms requests cpu_ticks errors
+//	-meta:    name value
+//
+// unit is "req/s" or "MB/s"; target is "thr" (throughput ratio >= 1.0) or
+// "thr+cpu" (throughput ratio and requests per CPU-second ratio >= 1.0);
+// server is "httpbox" or "nginx"; cpu_ticks is the server's utime+stime delta
+// over the run in clock ticks (-clk per second).
+package main
+
+import (
+	"bufio"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// noise is the relative difference below which a ratio is not a real result.
+const noise = 0.10
+
+type run struct {
+	round    int
+	value    float64 // req/s or MB/s
+	p99ms    float64
+	requests float64
+	ticks    float64
+	errors   int64
+}
+
+type scenario struct {
+	key, label, unit, target string
+	runs                     map[string]map[int]run // server -> round -> run
+}
+
+func main() {
+	resultsPath := flag.String("results", "", "results file (TSV)")
+	metaPath := flag.String("meta", "", "meta file (TSV)")
+	clk := flag.Float64("clk", 100, "clock ticks per second (getconf CLK_TCK)")
+	out := flag.String("out", "", "also write the report to this file")
+	flag.Parse()
+	if *resultsPath == "" {
+		fmt.Fprintln(os.Stderr, "report: -results is required")
+		os.Exit(2)
+	}
+	scen, err := readResults(*resultsPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "report:", err)
+		os.Exit(1)
+	}
+	meta := map[string]string{}
+	var info []string
+	if *metaPath != "" {
+		if err := readTSV(*metaPath, func(f []string) {
+			if len(f) < 2 {
+				return
+			}
+			if f[0] == "info" {
+				info = append(info, f[1])
+			} else {
+				meta[f[0]] = f[1]
+			}
+		}); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+	}
+	var b strings.Builder
+	write(&b, scen, meta, info, *clk)
+	fmt.Print(b.String())
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "report:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func readTSV(path string, fn func([]string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimSpace(line) == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fn(strings.Split(line, "\t"))
+	}
+	return sc.Err()
+}
+
+func readResults(path string) ([]*scenario, error) {
+	var order []*scenario
+	byKey := map[string]*scenario{}
+	var bad error
+	err := readTSV(path, func(f []string) {
+		if len(f) != 11 {
+			bad = fmt.Errorf("%s: want 11 fields, got %d: %q", path, len(f), strings.Join(f, "\t"))
+			return
+		}
+		s := byKey[f[0]]
+		if s == nil {
+			s = &scenario{key: f[0], label: f[1], unit: f[2], target: f[3], runs: map[string]map[int]run{}}
+			byKey[f[0]] = s
+			order = append(order, s)
+		}
+		round, _ := strconv.Atoi(f[4])
+		r := run{round: round, value: num(f[6]), p99ms: num(f[7]), requests: num(f[8]), ticks: num(f[9])}
+		r.errors, _ = strconv.ParseInt(f[10], 10, 64)
+		if s.runs[f[5]] == nil {
+			s.runs[f[5]] = map[int]run{}
+		}
+		s.runs[f[5]][round] = r
+	})
+	if err == nil {
+		err = bad
+	}
+	return order, err
+}
+
+func num(s string) float64 {
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		return math.NaN()
+	}
+	return v
+}
+
+func median(xs []float64) float64 {
+	var v []float64
+	for _, x := range xs {
+		if !math.IsNaN(x) && !math.IsInf(x, 0) {
+			v = append(v, x)
+		}
+	}
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	sort.Float64s(v)
+	m := len(v) / 2
+	if len(v)%2 == 1 {
+		return v[m]
+	}
+	return (v[m-1] + v[m]) / 2
+}
+
+// perCPU is requests per CPU-second of the server during one run.
+func perCPU(r run, clk float64) float64 {
+	if r.ticks <= 0 || math.IsNaN(r.ticks) {
+		return math.NaN()
+	}
+	return r.requests / (r.ticks / clk)
+}
+
+type row struct {
+	hb, ng, ratio          float64
+	hbCPU, ngCPU, cpuRatio float64
+	hbP99, ngP99           float64
+	errors                 int64
+	rounds                 int
+}
+
+func summarize(s *scenario, clk float64) row {
+	hb, ng := s.runs["httpbox"], s.runs["nginx"]
+	var r row
+	var hbV, ngV, ratios, hbC, ngC, cpuRatios, hbP, ngP []float64
+	for _, x := range hb {
+		hbV = append(hbV, x.value)
+		hbC = append(hbC, perCPU(x, clk))
+		hbP = append(hbP, x.p99ms)
+		r.errors += x.errors
+	}
+	for _, x := range ng {
+		ngV = append(ngV, x.value)
+		ngC = append(ngC, perCPU(x, clk))
+		ngP = append(ngP, x.p99ms)
+		r.errors += x.errors
+	}
+	for round, a := range hb {
+		b, ok := ng[round]
+		if !ok {
+			continue
+		}
+		r.rounds++
+		if b.value > 0 {
+			ratios = append(ratios, a.value/b.value)
+		}
+		if c := perCPU(b, clk); c > 0 {
+			cpuRatios = append(cpuRatios, perCPU(a, clk)/c)
+		}
+	}
+	r.hb, r.ng, r.ratio = median(hbV), median(ngV), median(ratios)
+	r.hbCPU, r.ngCPU, r.cpuRatio = median(hbC), median(ngC), median(cpuRatios)
+	r.hbP99, r.ngP99 = median(hbP), median(ngP)
+	return r
+}
+
+// verdict says PASS when every ratio is at least 1.0, "MISS (noise)" when
+// the worst is within the noise band, and MISS otherwise.
+func verdict(ratios ...float64) string {
+	worst := math.Inf(1)
+	for _, x := range ratios {
+		if math.IsNaN(x) {
+			return "n/a"
+		}
+		worst = math.Min(worst, x)
+	}
+	switch {
+	case worst >= 1.0:
+		return "PASS"
+	case worst >= 1.0-noise:
+		return "MISS (noise)"
+	default:
+		return "MISS"
+	}
+}
+
+func write(w io.Writer, scen []*scenario, meta map[string]string, info []string, clk float64) {
+	fmt.Fprintln(w, "## httpbox vs nginx")
+	fmt.Fprintln(w)
+	for _, l := range info {
+		fmt.Fprintf(w, "- %s\n", l)
+	}
+	if len(info) > 0 {
+		fmt.Fprintln(w)
+	}
+	fmt.Fprintln(w, "| scenario | httpbox | nginx | ratio | httpbox req/CPU-s | nginx req/CPU-s | CPU ratio | p99 httpbox | p99 nginx | target |")
+	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
+	totalErrors := int64(0)
+	for _, s := range scen {
+		r := summarize(s, clk)
+		totalErrors += r.errors
+		var v string
+		var want string
+		if s.target == "thr+cpu" {
+			v = verdict(r.ratio, r.cpuRatio)
+			want = "throughput and CPU ratio ≥ 1.0"
+		} else {
+			v = verdict(r.ratio)
+			want = "ratio ≥ 1.0"
+		}
+		if r.errors > 0 {
+			v += fmt.Sprintf(", %d errors", r.errors)
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s: %s |\n",
+			s.label, rate(r.hb, s.unit), rate(r.ng, s.unit), ratio(r.ratio),
+			count(r.hbCPU), count(r.ngCPU), ratio(r.cpuRatio),
+			ms(r.hbP99), ms(r.ngP99), v, want)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
+	if totalErrors > 0 {
+		fmt.Fprintf(w, "\n**%d requests failed** (non-2xx/3xx or socket errors): those rows do not measure what they say.\n", totalErrors)
+	}
+	fmt.Fprintln(w)
+
+	rssTarget := num(meta["target_rss_mib"])
+	idleTarget := num(meta["target_idle_rss_mib"])
+	hbHWM, ngHWM := mib(meta["hwm_httpbox_kib"]), mib(meta["hwm_nginx_kib"])
+	fmt.Fprintf(w, "Peak RSS (VmHWM) over the throughput scenarios: httpbox %s (target ≤ %.0f MiB: %s); nginx %s.\n",
+		mibStr(hbHWM), rssTarget, atMost(hbHWM, rssTarget), mibStr(ngHWM))
+	fmt.Fprintln(w)
+
+	if meta["idle_n"] != "" {
+		fmt.Fprintf(w, "%s idle keep-alive connections (fresh server processes; each connection sent one GET /healthz and then stays open and idle):\n\n",
+			count(num(meta["idle_n"])))
+		for _, srv := range []string{"httpbox", "nginx"} {
+			rss, hwm := mib(meta["idle_"+srv+"_rss_kib"]), mib(meta["idle_"+srv+"_hwm_kib"])
+			line := fmt.Sprintf("- %s: %s opened, %s established at the server; RSS %s with them open, peak (VmHWM) %s",
+				srv, count(num(meta["idle_"+srv+"_ok"])), count(num(meta["idle_"+srv+"_est"])), mibStr(rss), mibStr(hwm))
+			if srv == "httpbox" {
+				line += fmt.Sprintf(" (target ≤ %.0f MiB: %s)", idleTarget, atMost(hwm, idleTarget))
+			}
+			fmt.Fprintln(w, line)
+		}
+		fmt.Fprintf(w, "- a fresh client meanwhile (%s): httpbox %s req/s, p50 %s, p99 %s; nginx %s req/s, p50 %s, p99 %s\n",
+			meta["idle_client"],
+			count(num(meta["idle_httpbox_rps"])), ms(num(meta["idle_httpbox_p50_ms"])), ms(num(meta["idle_httpbox_p99_ms"])),
+			count(num(meta["idle_nginx_rps"])), ms(num(meta["idle_nginx_p50_ms"])), ms(num(meta["idle_nginx_p99_ms"])))
+		if e := meta["idle_errors"]; e != "" && e != "0" {
+			fmt.Fprintf(w, "- **%s requests of the fresh clients failed**\n", e)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+func mib(kib string) float64 { return num(kib) / 1024 }
+
+func mibStr(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f MiB", x)
+}
+
+func atMost(x, limit float64) string {
+	switch {
+	case math.IsNaN(x) || math.IsNaN(limit):
+		return "n/a"
+	case x <= limit:
+		return "PASS"
+	default:
+		return "MISS"
+	}
+}
+
+func rate(x float64, unit string) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return count(x) + " " + unit
+}
+
+func ratio(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", x)
+}
+
+func ms(x float64) string {
+	switch {
+	case math.IsNaN(x):
+		return "n/a"
+	case x < 10:
+		return fmt.Sprintf("%.2f ms", x)
+	default:
+		return fmt.Sprintf("%.1f ms", x)
+	}
+}
+
+// count formats x rounded to an integer with thousands separators.
+func count(x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "n/a"
+	}
+	s := strconv.FormatInt(int64(math.Round(x)), 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
