@@ -24,15 +24,15 @@ var update = flag.Bool("update", false, "rewrite testdata/help.golden from the b
 
 const wantVersionLine = "httpbox " + testVersion + " (abc1234, 2026-01-02)"
 
-// rawResponse is one HTTP response read off a raw TCP connection.
-type rawResponse struct {
+// wireResponse is one HTTP response read off a raw TCP connection.
+type wireResponse struct {
 	status int
 	header http.Header
 	body   string
 }
 
-// dial opens a TCP connection to addr that is closed when the test ends.
-func dial(t testing.TB, addr string) net.Conn {
+// wireDial opens a TCP connection to addr that is closed when the test ends.
+func wireDial(t testing.TB, addr string) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -42,9 +42,9 @@ func dial(t testing.TB, addr string) net.Conn {
 	return c
 }
 
-// readResponse reads one response to a request of the given method from br,
+// wireRead reads one response to a request of the given method from br,
 // giving up after 10s.
-func readResponse(t testing.TB, c net.Conn, br *bufio.Reader, method string) rawResponse {
+func wireRead(t testing.TB, c net.Conn, br *bufio.Reader, method string) wireResponse {
 	t.Helper()
 	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	resp, err := http.ReadResponse(br, &http.Request{Method: method})
@@ -56,16 +56,16 @@ func readResponse(t testing.TB, c net.Conn, br *bufio.Reader, method string) raw
 	if err != nil {
 		t.Fatalf("read body of response to %s: %v", method, err)
 	}
-	return rawResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
+	return wireResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
 }
 
-// request sends one request on a fresh connection (Connection: close) and
+// wireRequest sends one request on a fresh connection (Connection: close) and
 // returns the response. headers are full "Name: value" lines. A body is
 // sent with its Content-Length, from a goroutine, so that a server that
 // answers before reading it (413) cannot deadlock the test.
-func request(t testing.TB, addr, method, target string, headers []string, body string) rawResponse {
+func wireRequest(t testing.TB, addr, method, target string, headers []string, body string) wireResponse {
 	t.Helper()
-	c := dial(t, addr)
+	c := wireDial(t, addr)
 	var head strings.Builder
 	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n", method, target)
 	for _, h := range headers {
@@ -77,11 +77,11 @@ func request(t testing.TB, addr, method, target string, headers []string, body s
 	head.WriteString("\r\n")
 	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	go func() { _, _ = io.WriteString(c, head.String()+body) }()
-	return readResponse(t, c, bufio.NewReader(c), method)
+	return wireRead(t, c, bufio.NewReader(c), method)
 }
 
-// waitFor polls cond every 20ms for up to d and reports whether it held.
-func waitFor(d time.Duration, cond func() bool) bool {
+// pollUntil polls cond every 20ms for up to d and reports whether it held.
+func pollUntil(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
 	for {
 		if cond() {
@@ -94,8 +94,8 @@ func waitFor(d time.Duration, cond func() bool) bool {
 	}
 }
 
-// writeFile creates a file with content for a test, failing it on error.
-func writeFile(t testing.TB, name, content string) {
+// writeTestFile creates a file with content for a test, failing it on error.
+func writeTestFile(t testing.TB, name, content string) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
 		t.Fatal(err)
@@ -169,11 +169,11 @@ func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	regular := filepath.Join(dir, "regular")
-	writeFile(t, regular, "x")
+	writeTestFile(t, regular, "x")
 	emptyToken := filepath.Join(dir, "empty-token")
-	writeFile(t, emptyToken, "")
+	writeTestFile(t, emptyToken, "")
 	blankToken := filepath.Join(dir, "blank-token")
-	writeFile(t, blankToken, " \n\t\n")
+	writeTestFile(t, blankToken, " \n\t\n")
 	root := filepath.Join(dir, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
@@ -267,10 +267,10 @@ func TestMaxBodySizeForms(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), "-q", "--max-body-size", tt.size)
 			if tt.send {
-				if r := request(t, p.addr, "POST", "/files/at-limit", nil, strings.Repeat("a", tt.limit)); r.status != 201 {
+				if r := wireRequest(t, p.addr, "POST", "/files/at-limit", nil, strings.Repeat("a", tt.limit)); r.status != 201 {
 					t.Errorf("POST of %d bytes: got %d, want 201", tt.limit, r.status)
 				}
-				if r := request(t, p.addr, "POST", "/files/over-limit", nil, strings.Repeat("a", tt.limit+1)); r.status != 413 {
+				if r := wireRequest(t, p.addr, "POST", "/files/over-limit", nil, strings.Repeat("a", tt.limit+1)); r.status != 413 {
 					t.Errorf("POST of %d bytes: got %d, want 413", tt.limit+1, r.status)
 				}
 				if _, err := os.Stat(filepath.Join(p.root, "over-limit")); err == nil {
@@ -284,7 +284,7 @@ func TestMaxBodySizeForms(t *testing.T) {
 				length     int
 				wantStatus string
 			}{{tt.limit, "100"}, {tt.limit + 1, "413"}} {
-				conn := dial(t, p.addr)
+				conn := wireDial(t, p.addr)
 				fmt.Fprintf(conn, "PUT /files/big HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", c.length)
 				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 				line, err := bufio.NewReader(conn).ReadString('\n')
@@ -306,7 +306,7 @@ func TestStartupLine(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(parent, "rel"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(parent, "rel", "f"), "in rel")
+	writeTestFile(t, filepath.Join(parent, "rel", "f"), "in rel")
 	p := startBinaryCmd(t, "rel", func(cmd *exec.Cmd) { cmd.Dir = parent })
 	line, _, _ := strings.Cut(p.stderr.String(), "\n")
 
@@ -325,7 +325,7 @@ func TestStartupLine(t *testing.T) {
 	if got := m[2]; got != filepath.Join(parent, "rel") && got != filepath.Join(realParent, "rel") {
 		t.Errorf("start-up line %q: got root %q, want %q", line, got, filepath.Join(parent, "rel"))
 	}
-	if r := request(t, p.addr, "GET", "/files/f", nil, ""); r.status != 200 || r.body != "in rel" {
+	if r := wireRequest(t, p.addr, "GET", "/files/f", nil, ""); r.status != 200 || r.body != "in rel" {
 		t.Errorf("GET /files/f: got %d %q, want 200 %q", r.status, r.body, "in rel")
 	}
 }
@@ -333,7 +333,7 @@ func TestStartupLine(t *testing.T) {
 func TestToken(t *testing.T) {
 	t.Parallel()
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, "secret\n") // as `echo secret > token` leaves it
+	writeTestFile(t, tokenFile, "secret\n") // as `echo secret > token` leaves it
 	tests := []struct {
 		name string
 		args []string
@@ -354,7 +354,7 @@ func TestToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
-			writeFile(t, filepath.Join(root, "pre"), "pre")
+			writeTestFile(t, filepath.Join(root, "pre"), "pre")
 			p := startBinaryCmd(t, root, func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, tt.env...) }, append([]string{"-q"}, tt.args...)...)
 
 			for _, auth := range tt.bad {
@@ -365,7 +365,7 @@ func TestToken(t *testing.T) {
 				for _, w := range []struct{ method, path, body string }{
 					{"POST", "/files/new", "new"}, {"PUT", "/files/pre", "changed"}, {"DELETE", "/files/pre", ""},
 				} {
-					r := request(t, p.addr, w.method, w.path, hdr, w.body)
+					r := wireRequest(t, p.addr, w.method, w.path, hdr, w.body)
 					if r.status != 401 {
 						t.Errorf("%s %s with Authorization %q: got %d, want 401", w.method, w.path, auth, r.status)
 					}
@@ -380,7 +380,7 @@ func TestToken(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 				t.Errorf("after refused writes: new exists, want it absent")
 			}
-			if r := request(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
+			if r := wireRequest(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
 				t.Errorf("GET without a token: got %d %q, want 200 %q", r.status, r.body, "pre")
 			}
 
@@ -394,7 +394,7 @@ func TestToken(t *testing.T) {
 				{"PUT", "/files/pre", "changed", 204},
 				{"DELETE", "/files/new", "", 204},
 			} {
-				if r := request(t, p.addr, w.method, w.path, hdr, w.body); r.status != w.want {
+				if r := wireRequest(t, p.addr, w.method, w.path, hdr, w.body); r.status != w.want {
 					t.Errorf("%s %s with the right token: got %d, want %d", w.method, w.path, r.status, w.want)
 				}
 			}
@@ -402,7 +402,7 @@ func TestToken(t *testing.T) {
 				t.Errorf("after PUT with the right token: got pre = %q (%v), want %q", b, err, "changed")
 			}
 			// Auth schemes are case-insensitive (RFC 9110 section 11.1).
-			if r := request(t, p.addr, "DELETE", "/files/pre", []string{"Authorization: bearer " + tt.good}, ""); r.status != 204 {
+			if r := wireRequest(t, p.addr, "DELETE", "/files/pre", []string{"Authorization: bearer " + tt.good}, ""); r.status != 204 {
 				t.Errorf("DELETE with scheme %q: got %d, want 204", "bearer", r.status)
 			}
 		})
@@ -412,7 +412,7 @@ func TestToken(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeFile(t, filepath.Join(root, "pre"), "pre")
+	writeTestFile(t, filepath.Join(root, "pre"), "pre")
 	p := startBinary(t, root, "-q", "--read-only")
 	for _, w := range []struct{ method, path, body string }{
 		{"POST", "/files/new", "new"},
@@ -421,7 +421,7 @@ func TestReadOnly(t *testing.T) {
 		{"POST", "/files/pre", "changed"},
 		{"DELETE", "/files/pre", ""},
 	} {
-		if r := request(t, p.addr, w.method, w.path, nil, w.body); r.status != 403 {
+		if r := wireRequest(t, p.addr, w.method, w.path, nil, w.body); r.status != 403 {
 			t.Errorf("%s %s: got %d, want 403", w.method, w.path, r.status)
 		}
 	}
@@ -431,10 +431,10 @@ func TestReadOnly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 		t.Errorf("after refused writes: new exists, want it absent")
 	}
-	if r := request(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
+	if r := wireRequest(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
 		t.Errorf("GET /files/pre: got %d %q, want 200 %q", r.status, r.body, "pre")
 	}
-	if r := request(t, p.addr, "HEAD", "/files/pre", nil, ""); r.status != 200 || r.header.Get("Content-Length") != "3" {
+	if r := wireRequest(t, p.addr, "HEAD", "/files/pre", nil, ""); r.status != 200 || r.header.Get("Content-Length") != "3" {
 		t.Errorf("HEAD /files/pre: got %d with Content-Length %q, want 200 with 3", r.status, r.header.Get("Content-Length"))
 	}
 }
@@ -442,7 +442,7 @@ func TestReadOnly(t *testing.T) {
 func TestRefusalOrder(t *testing.T) {
 	t.Parallel()
 	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeFile(t, tokenFile, "secret\n")
+	writeTestFile(t, tokenFile, "secret\n")
 	// Both limit bodies to 10 bytes; every request below breaks several rules.
 	readOnly := startBinary(t, t.TempDir(), "-q", "--token-file", tokenFile, "--read-only", "--max-body-size", "10")
 	writable := startBinary(t, t.TempDir(), "-q", "--token-file", tokenFile, "--max-body-size", "10")
@@ -480,22 +480,22 @@ func TestRefusalOrder(t *testing.T) {
 			if tt.auth {
 				hdr = []string{auth}
 			}
-			if r := request(t, tt.srv.addr, tt.method, tt.path, hdr, tt.body); r.status != tt.want {
+			if r := wireRequest(t, tt.srv.addr, tt.method, tt.path, hdr, tt.body); r.status != tt.want {
 				t.Errorf("%s %s (token %v, %d-byte body): got %d, want %d", tt.method, tt.path, tt.auth, len(tt.body), r.status, tt.want)
 			}
 		})
 	}
 }
 
-// accessLines returns the lines of a server's stderr after the start-up line.
-func accessLines(p *serverProc) []string {
+// logLinesAfterStart returns the lines of a server's stderr after the start-up line.
+func logLinesAfterStart(p *serverProc) []string {
 	lines := strings.Split(strings.TrimSuffix(p.stderr.String(), "\n"), "\n")
 	return lines[1:]
 }
 
-// fieldsInOrder reports whether line has the given whitespace-separated
+// hasFieldsInOrder reports whether line has the given whitespace-separated
 // fields (quotes ignored), in this order, not necessarily adjacent.
-func fieldsInOrder(line string, want ...string) bool {
+func hasFieldsInOrder(line string, want ...string) bool {
 	fields := strings.Fields(strings.ReplaceAll(line, `"`, " "))
 	i := 0
 	for _, f := range fields {
@@ -520,19 +520,19 @@ func TestAccessLog(t *testing.T) {
 		{"HEAD", "/healthz", "", "200", "0"},
 	}
 	for _, r := range reqs {
-		request(t, p.addr, r.method, r.path, nil, r.body)
+		wireRequest(t, p.addr, r.method, r.path, nil, r.body)
 	}
 	var lines []string
-	waitFor(2*time.Second, func() bool {
-		lines = accessLines(p)
+	pollUntil(2*time.Second, func() bool {
+		lines = logLinesAfterStart(p)
 		return len(lines) >= len(reqs)
 	})
 	for _, r := range reqs {
 		n := 0
 		for _, line := range lines {
-			if fieldsInOrder(line, r.method, r.path) {
+			if hasFieldsInOrder(line, r.method, r.path) {
 				n++
-				if !fieldsInOrder(line, r.method, r.path, r.status, r.bytes) {
+				if !hasFieldsInOrder(line, r.method, r.path, r.status, r.bytes) {
 					t.Errorf("log line %q: want method %s, path %s, status %s, bytes %s", line, r.method, r.path, r.status, r.bytes)
 				}
 			}
@@ -552,16 +552,16 @@ func TestQuietNoAccessLog(t *testing.T) {
 		t.Run(flagName, func(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), flagName)
-			request(t, p.addr, "GET", "/echo/hello", nil, "")
-			request(t, p.addr, "GET", "/nope", nil, "")
-			request(t, p.addr, "POST", "/files/x", nil, "abc")
+			wireRequest(t, p.addr, "GET", "/echo/hello", nil, "")
+			wireRequest(t, p.addr, "GET", "/nope", nil, "")
+			wireRequest(t, p.addr, "POST", "/files/x", nil, "abc")
 			// The log is flushed on exit; give the pipe a moment after that.
 			p.signal(t, syscall.SIGTERM)
 			if code := p.wait(t, 5*time.Second); code != 0 {
 				t.Errorf("exit code: got %d, want 0", code)
 			}
 			time.Sleep(300 * time.Millisecond)
-			if lines := accessLines(p); len(lines) != 0 {
+			if lines := logLinesAfterStart(p); len(lines) != 0 {
 				t.Errorf("got stderr lines after the start-up line %q, want none", lines)
 			}
 		})
