@@ -1,0 +1,460 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// These tests run the built binary through its life: signals and graceful
+// shutdown, systemd readiness and socket activation, and a crash in the
+// middle of an upload.
+
+// startWireUpload opens a connection, sends the headers of a PUT of total bytes
+// to target and the first len(part) bytes of its body, and returns the
+// connection so that the test can finish (or abandon) the upload.
+func startWireUpload(t testing.TB, addr, target string, total int, part []byte) net.Conn {
+	t.Helper()
+	c := wireDial(t, addr)
+	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n", target, total); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(part); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// uploadTemps lists the upload temporaries anywhere under root.
+func uploadTemps(t testing.TB, root string) []string {
+	t.Helper()
+	var found []string
+	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(d.Name(), tempPrefix) {
+			found = append(found, p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return found
+}
+
+// waitUploadTemps waits until n upload temporaries exist under root, which shows
+// that the server is inside the handlers of n uploads.
+func waitUploadTemps(t testing.TB, root string, n int) {
+	t.Helper()
+	if !pollUntil(5*time.Second, func() bool { return len(uploadTemps(t, root)) >= n }) {
+		t.Fatalf("got temporary files %q, want %d: the uploads did not start", uploadTemps(t, root), n)
+	}
+}
+
+// dialRefused reports whether a new connection to addr is refused.
+func dialRefused(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err == nil {
+		c.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// isRunning reports whether the process has not exited yet.
+func (p *serverProc) isRunning() bool {
+	select {
+	case <-p.done:
+		return false
+	default:
+		return true
+	}
+}
+
+// startBinaryLenient is startBinary for a server that may print notes
+// (such as removed stale temporaries) before its start-up line; lines up to
+// and including the start-up line are kept in stderr as usual.
+func startBinaryLenient(t testing.TB, root string, args ...string) *serverProc {
+	t.Helper()
+	all := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, args...)
+	cmd := exec.Command(buildBinary(t), all...)
+	p := &serverProc{cmd: cmd, root: root, stderr: &lockedBuffer{}, done: make(chan struct{})}
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = pw
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	addrs := make(chan string, 1)
+	go func() {
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		found := false
+		for sc.Scan() {
+			p.stderr.Write(append(sc.Bytes(), '\n'))
+			if m := startLine.FindStringSubmatch(sc.Text()); m != nil && !found {
+				found = true
+				addrs <- m[1]
+			}
+		}
+		close(addrs)
+	}()
+	go func() {
+		p.err = cmd.Wait()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		if p.isRunning() {
+			_ = cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	select {
+	case addr, ok := <-addrs:
+		if !ok {
+			t.Fatalf("no start-up line; stderr:\n%s", p.stderr)
+		}
+		p.addr = addr
+	case <-time.After(15 * time.Second):
+		t.Fatalf("no start-up line within 15s; stderr:\n%s", p.stderr)
+	}
+	return p
+}
+
+// bodyPattern returns n bytes that show where a mix-up of offsets happened.
+func bodyPattern(n int) []byte {
+	return bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
+}
+
+func TestShutdownFinishesUpload(t *testing.T) {
+	t.Parallel()
+	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
+		t.Run(sig.String(), func(t *testing.T) {
+			t.Parallel()
+			p := startBinary(t, t.TempDir(), "-q")
+			body := bodyPattern(256 << 10)
+			half := len(body) / 2
+			c := startWireUpload(t, p.addr, "/files/up", len(body), body[:half])
+			waitUploadTemps(t, p.root, 1)
+
+			p.signal(t, sig)
+			if !pollUntil(2*time.Second, func() bool { return dialRefused(p.addr) }) {
+				t.Errorf("a new connection after %v: got accepted, want refused", sig)
+			}
+			if !p.isRunning() {
+				t.Fatalf("the process exited before the in-flight upload finished; stderr:\n%s", p.stderr)
+			}
+			if _, err := c.Write(body[half:]); err != nil {
+				t.Fatalf("sending the rest of the body after %v: %v", sig, err)
+			}
+			if r := wireRead(t, c, bufio.NewReader(c), "PUT"); r.status != 201 {
+				t.Errorf("in-flight PUT: got %d, want 201", r.status)
+			}
+			if code := p.wait(t, 5*time.Second); code != 0 {
+				t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+			}
+			got, err := os.ReadFile(filepath.Join(p.root, "up"))
+			if err != nil || !bytes.Equal(got, body) {
+				t.Errorf("stored file: got %d bytes (%v), want the %d bytes sent", len(got), err, len(body))
+			}
+			if tmp := uploadTemps(t, p.root); len(tmp) != 0 {
+				t.Errorf("temporary files left: %q, want none", tmp)
+			}
+		})
+	}
+}
+
+func TestShutdownClosesIdleConns(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		sig         syscall.Signal
+		clientClose bool          // the client closes its side on EOF, as curl and browsers do
+		maxExit     time.Duration // from the signal to the exit
+	}{
+		{syscall.SIGTERM, true, 1500 * time.Millisecond},
+		{syscall.SIGINT, true, 1500 * time.Millisecond},
+		// A client that keeps its half of the connection open is drained
+		// for the lingering close (2s), no longer: far below the idle and
+		// shutdown timeouts.
+		{syscall.SIGTERM, false, 4 * time.Second},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%v client closes %v", tt.sig, tt.clientClose), func(t *testing.T) {
+			t.Parallel()
+			p := startBinary(t, t.TempDir(), "-q", "--idle-timeout", "5m", "--shutdown-timeout", "20s")
+			c := wireDial(t, p.addr)
+			br := bufio.NewReader(c)
+			fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
+			if r := wireRead(t, c, br, "GET"); r.status != 200 {
+				t.Fatalf("GET /healthz: got %d, want 200", r.status)
+			}
+			// The connection now waits, idle, for its next request.
+			start := time.Now()
+			p.signal(t, tt.sig)
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("idle connection after %v: got %d bytes and %v, want EOF at once", tt.sig, n, err)
+			}
+			if tt.clientClose {
+				c.Close()
+			}
+			code := p.wait(t, 10*time.Second)
+			if took := time.Since(start); took > tt.maxExit {
+				t.Errorf("exit after %v with an idle keep-alive connection: took %v, want under %v", tt.sig, took.Round(time.Millisecond), tt.maxExit)
+			}
+			if code != 0 {
+				t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+			}
+		})
+	}
+}
+
+func TestShutdownTimeoutCutsUpload(t *testing.T) {
+	t.Parallel()
+	p := startBinary(t, t.TempDir(), "-q", "--shutdown-timeout", "1s")
+	c := startWireUpload(t, p.addr, "/files/dir/stuck", 1<<20, bodyPattern(64<<10))
+	defer c.Close()
+	waitUploadTemps(t, p.root, 1)
+
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	code := p.wait(t, 5*time.Second)
+	took := time.Since(start)
+	if code != 1 {
+		t.Errorf("exit code: got %d, want 1; stderr:\n%s", code, p.stderr)
+	}
+	if took < 900*time.Millisecond || took > 4*time.Second {
+		t.Errorf("exit after SIGTERM with --shutdown-timeout 1s: took %v, want about 1s", took.Round(time.Millisecond))
+	}
+	if _, err := os.Lstat(filepath.Join(p.root, "dir", "stuck")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("cut-off upload: got stat error %v, want the file absent", err)
+	}
+	if tmp := uploadTemps(t, p.root); len(tmp) != 0 {
+		t.Errorf("temporary files left: %q, want none", tmp)
+	}
+}
+
+func TestSecondSignalExitsAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, sigs := range [][2]syscall.Signal{
+		{syscall.SIGTERM, syscall.SIGTERM},
+		{syscall.SIGINT, syscall.SIGINT},
+		{syscall.SIGTERM, syscall.SIGINT},
+	} {
+		t.Run(sigs[0].String()+" then "+sigs[1].String(), func(t *testing.T) {
+			t.Parallel()
+			p := startBinary(t, t.TempDir(), "-q", "--shutdown-timeout", "30s")
+			c := startWireUpload(t, p.addr, "/files/stuck", 1<<20, bodyPattern(64<<10))
+			defer c.Close()
+			waitUploadTemps(t, p.root, 1)
+
+			p.signal(t, sigs[0])
+			// A refused connection shows the shutdown has begun.
+			if !pollUntil(2*time.Second, func() bool { return dialRefused(p.addr) }) {
+				t.Fatalf("a new connection after %v: got accepted, want refused", sigs[0])
+			}
+			if !p.isRunning() {
+				t.Fatalf("the process exited before the stuck upload finished; stderr:\n%s", p.stderr)
+			}
+			start := time.Now()
+			p.signal(t, sigs[1])
+			code := p.wait(t, 5*time.Second)
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("exit after a second signal: took %v, want at once", took.Round(time.Millisecond))
+			}
+			if code == 0 {
+				t.Errorf("exit code after a second signal cut the shutdown short: got 0, want non-zero")
+			}
+		})
+	}
+}
+
+// readNotifySocket reads datagrams from a NOTIFY_SOCKET until one has the line
+// want, for up to 5s, and returns everything read.
+func readNotifySocket(t testing.TB, conn *net.UnixConn, want string) []string {
+	t.Helper()
+	var got []string
+	buf := make([]byte, 4096)
+	_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			t.Fatalf("waiting for %q on NOTIFY_SOCKET: got %q, then %v", want, got, err)
+		}
+		msg := string(buf[:n])
+		got = append(got, msg)
+		for line := range strings.SplitSeq(msg, "\n") {
+			if line == want {
+				return got
+			}
+		}
+	}
+}
+
+func TestSystemdNotify(t *testing.T) {
+	t.Parallel()
+	sock := filepath.Join(t.TempDir(), "notify.sock")
+	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sock, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
+		cmd.Env = append(cmd.Env, "NOTIFY_SOCKET="+sock)
+	}, "-q")
+
+	got := readNotifySocket(t, conn, "READY=1")
+	for _, msg := range got {
+		if strings.Contains(msg, "STOPPING=1") {
+			t.Errorf("before the signal: got %q, want no STOPPING=1", got)
+		}
+	}
+	// READY=1 promises that requests are served.
+	if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
+		t.Errorf("GET /healthz after READY=1: got %d %q, want 200 %q", r.status, r.body, "ok")
+	}
+
+	p.signal(t, syscall.SIGTERM)
+	readNotifySocket(t, conn, "STOPPING=1")
+	if code := p.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+}
+
+func TestSocketActivation(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := ln.Addr().String()
+	// LISTEN_PID must be the server's own PID, unknown before it starts: a
+	// shell sets it to its own PID and execs the server, which keeps it.
+	p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
+		cmd.Args = append([]string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`}, cmd.Args...)
+		cmd.Path = "/bin/sh"
+		cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
+		cmd.ExtraFiles = []*os.File{f} // fd 3, as systemd passes it
+	}, "-q")
+	// The server holds its own copy now; ours must not be the one answering.
+	f.Close()
+	ln.Close()
+
+	if p.addr != want {
+		t.Errorf("start-up line: got address %s, want the passed socket's %s", p.addr, want)
+	}
+	if r := wireRequest(t, want, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
+		t.Errorf("GET /healthz on the passed socket: got %d %q, want 200 %q", r.status, r.body, "ok")
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+}
+
+func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	old := map[string]string{
+		"big":         "old big",
+		"dir/sub/big": "old sub",
+		"fresh":       "", // absent before the upload: must stay absent
+	}
+	for name, content := range old {
+		if content != "" {
+			writeTestFile(t, filepath.Join(root, name), content)
+		}
+	}
+	p := startBinary(t, root, "-q")
+	for name := range old {
+		c := startWireUpload(t, p.addr, "/files/"+name, 8<<20, bodyPattern(1<<20))
+		defer c.Close()
+	}
+	waitUploadTemps(t, root, len(old))
+	// Let the bodies reach the temporary files, so that a torn write would
+	// have something to tear.
+	pollUntil(2*time.Second, func() bool {
+		for _, tmp := range uploadTemps(t, root) {
+			if fi, err := os.Stat(tmp); err != nil || fi.Size() == 0 {
+				return false
+			}
+		}
+		return true
+	})
+
+	if err := p.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	p.wait(t, 5*time.Second)
+
+	check := func(when string) {
+		t.Helper()
+		for name, content := range old {
+			got, err := os.ReadFile(filepath.Join(root, name))
+			switch {
+			case content == "" && !errors.Is(err, fs.ErrNotExist):
+				t.Errorf("%s: %s: got %q (%v), want it absent", when, name, got, err)
+			case content != "" && (err != nil || string(got) != content):
+				t.Errorf("%s: %s: got %q (%v), want the old %q", when, name, got, err, content)
+			}
+		}
+	}
+	check("after SIGKILL")
+	if tmp := uploadTemps(t, root); len(tmp) != len(old) {
+		t.Errorf("after SIGKILL: got temporary files %q, want %d (one per killed upload)", tmp, len(old))
+	}
+
+	// startBinary would stop at the BUG TestStartupLineFirstWithStaleTemps shows.
+	p2 := startBinaryLenient(t, root, "-q")
+	if tmp := uploadTemps(t, root); len(tmp) != 0 {
+		t.Errorf("after restart: got temporary files %q, want none", tmp)
+	}
+	check("after restart")
+	for name, content := range old {
+		r := wireRequest(t, p2.addr, "GET", "/files/"+name, nil, "")
+		switch {
+		case content == "" && r.status != 404:
+			t.Errorf("GET /files/%s after restart: got %d, want 404", name, r.status)
+		case content != "" && (r.status != 200 || r.body != content):
+			t.Errorf("GET /files/%s after restart: got %d %q, want 200 %q", name, r.status, r.body, content)
+		}
+	}
+}
+
+// TestStartupLineFirstWithStaleTemps: the contract promises one line at
+// start; tools (and startBinary) take the first line for it.
+func TestStartupLineFirstWithStaleTemps(t *testing.T) {
+	t.Parallel()
+	t.Skip("BUG: with stale temporaries in the root, start-up prints \"httpbox: removed N stale temporary file(s)\" before the start-up line, so stderr's first line is not the start-up line")
+	root := t.TempDir()
+	writeTestFile(t, filepath.Join(root, tempPrefix+"stale"), "partial")
+	p := startBinary(t, root, "-q") // fails unless the first line is the start-up line
+	if tmp := uploadTemps(t, root); len(tmp) != 0 {
+		t.Errorf("after start: got temporary files %q, want none", tmp)
+	}
+	if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 {
+		t.Errorf("GET /healthz: got %d, want 200", r.status)
+	}
+}
