@@ -184,6 +184,7 @@ func TestUsageErrors(t *testing.T) {
 		args   []string // after --host 127.0.0.1 --port 0 --directory root
 		env    []string
 		wantIn string // the one-line reason names what is wrong
+		bug    string // a known bug: the case is skipped with this reason
 	}{
 		{name: "unknown flag", args: []string{"--bogus"}, wantIn: "bogus"},
 		{name: "unknown shorthand", args: []string{"-z"}, wantIn: "z"},
@@ -195,6 +196,12 @@ func TestUsageErrors(t *testing.T) {
 		{name: "body size empty", args: []string{"--max-body-size="}, wantIn: "max-body-size"},
 		{name: "body size fraction", args: []string{"--max-body-size=1.5GiB"}, wantIn: "max-body-size"},
 		{name: "body size zero", args: []string{"--max-body-size=0"}, wantIn: "max-body-size"},
+		{name: "body size overflow", args: []string{"--max-body-size=9999999999GiB"}, wantIn: "max-body-size"},
+		{name: "body size unit case", args: []string{"--max-body-size=1kib"}, wantIn: "max-body-size"},
+		{name: "body size with sign", args: []string{"--max-body-size=+5"}, wantIn: "max-body-size"},
+		{name: "body size with space", args: []string{"--max-body-size=1 KiB"}, wantIn: "max-body-size"},
+		{name: "body size unit B", args: []string{"--max-body-size=100B"}, wantIn: "max-body-size",
+			bug: "--max-body-size 100B is accepted (as 100 bytes); the contract allows plain bytes or KiB/MiB/GiB/KB/MB/GB only, anything else exits 2"},
 		{name: "directory missing", args: []string{"--directory", filepath.Join(dir, "nope")}, wantIn: "directory"},
 		{name: "directory is a file", args: []string{"--directory", regular}, wantIn: "directory"},
 		{name: "token file missing", args: []string{"--token-file", filepath.Join(dir, "nope")}, wantIn: "token"},
@@ -202,6 +209,10 @@ func TestUsageErrors(t *testing.T) {
 		{name: "token file empty", args: []string{"--token-file", emptyToken}, wantIn: "token"},
 		{name: "token file whitespace", args: []string{"--token-file", blankToken}, wantIn: "token"},
 		{name: "token env whitespace", env: []string{"HTTPBOX_TOKEN= \t "}, wantIn: "HTTPBOX_TOKEN"},
+		{name: "token env empty", env: []string{"HTTPBOX_TOKEN="}, wantIn: "HTTPBOX_TOKEN",
+			bug: "HTTPBOX_TOKEN set but empty starts the server with writes open to anyone; the contract wants exit 2 for an empty token"},
+		{name: "token file empty name", args: []string{"--token-file="}, wantIn: "token",
+			bug: "--token-file '' (e.g. an unset variable) starts the server with writes open to anyone; want exit 2 like any unreadable file"},
 		{name: "read timeout zero", args: []string{"--read-timeout", "0"}, wantIn: "read-timeout"},
 		{name: "write timeout negative", args: []string{"--write-timeout", "-1s"}, wantIn: "write-timeout"},
 		{name: "idle timeout zero", args: []string{"--idle-timeout", "0s"}, wantIn: "idle-timeout"},
@@ -212,6 +223,9 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			if tt.bug != "" {
+				t.Skip("BUG: " + tt.bug)
+			}
 			// Host and port make a wrongly accepted value start a server that
 			// runBinary reports after 10s, rather than fail on a busy port.
 			args := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, tt.args...)
@@ -508,19 +522,26 @@ func hasFieldsInOrder(line string, want ...string) bool {
 
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	p := startBinary(t, t.TempDir())
+	p := startBinary(t, t.TempDir(), "--max-body-size", "10")
 	reqs := []struct {
 		method, path, body string
+		headers            []string
 		status, bytes      string // as logged
 	}{
-		{"GET", "/echo/hello", "", "200", "5"},
-		{"GET", "/nope", "", "404", strconv.Itoa(len("not found\n"))},
-		{"POST", "/files/logged", "abc", "201", "0"},
-		{"GET", "/files/logged", "", "200", "3"},
-		{"HEAD", "/healthz", "", "200", "0"},
+		{"GET", "/echo/hello", "", nil, "200", "5"},
+		{"GET", "/nope", "", nil, "404", strconv.Itoa(len("not found\n"))},
+		{"POST", "/files/logged", "abc", nil, "201", "0"},
+		{"GET", "/files/logged", "", nil, "200", "3"},
+		{"HEAD", "/healthz", "", nil, "200", "0"},
+		{"GET", "/echo/%zz", "", nil, "400", strconv.Itoa(len("malformed percent-escape in path\n"))},
+		// Refused on the headers, by the handler and before it.
+		{"POST", "/files/too-big", "0123456789A", nil, "413", strconv.Itoa(len("request body too large\n"))},
+		{"PUT", "/files/too-big-expect", "0123456789A", []string{"Expect: 100-continue"}, "413", strconv.Itoa(len("request body too large\n"))},
 	}
 	for _, r := range reqs {
-		wireRequest(t, p.addr, r.method, r.path, nil, r.body)
+		if got := wireRequest(t, p.addr, r.method, r.path, r.headers, r.body); strconv.Itoa(got.status) != r.status {
+			t.Errorf("%s %s: got %d, want %s", r.method, r.path, got.status, r.status)
+		}
 	}
 	var lines []string
 	pollUntil(2*time.Second, func() bool {
@@ -543,6 +564,47 @@ func TestAccessLog(t *testing.T) {
 	}
 	if len(lines) != len(reqs) {
 		t.Errorf("got %d lines after the start-up line, want %d; stderr:\n%s", len(lines), len(reqs), p.stderr)
+	}
+}
+
+// TestAccessLogMalformedRequest: a request refused while its headers are
+// parsed is logged with the path it asked for.
+func TestAccessLogMalformedRequest(t *testing.T) {
+	t.Parallel()
+	t.Skip(`BUG: "GET /x HTTP/1.1" without Host gets 400 but is logged as "GET / 400 18", with the wrong path`)
+	p := startBinary(t, t.TempDir())
+	c := wireDial(t, p.addr)
+	fmt.Fprint(c, "GET /x HTTP/1.1\r\n\r\n")
+	if r := wireRead(t, c, bufio.NewReader(c), "GET"); r.status != 400 {
+		t.Errorf("GET /x without Host: got %d, want 400", r.status)
+	}
+	var lines []string
+	pollUntil(2*time.Second, func() bool {
+		lines = logLinesAfterStart(p)
+		return len(lines) > 0
+	})
+	n := 0
+	for _, line := range lines {
+		if hasFieldsInOrder(line, "GET", "/x", "400") {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("got %d access lines with GET /x 400, want 1; stderr:\n%s", n, p.stderr)
+	}
+}
+
+func TestShorthandFlags(t *testing.T) {
+	t.Parallel()
+	// -d and -p come after startBinary's long forms, so they win.
+	root := t.TempDir()
+	writeTestFile(t, filepath.Join(root, "f"), "short")
+	p := startBinary(t, t.TempDir(), "-d", root, "-p", "0", "-q")
+	if m := startLine.FindStringSubmatch(p.stderr.String()); m == nil || m[2] != root {
+		t.Errorf("start-up line %q: want root %s", p.stderr, root)
+	}
+	if r := wireRequest(t, p.addr, "GET", "/files/f", nil, ""); r.status != 200 || r.body != "short" {
+		t.Errorf("GET /files/f: got %d %q, want 200 %q", r.status, r.body, "short")
 	}
 }
 
