@@ -341,36 +341,50 @@ func TestSystemdNotify(t *testing.T) {
 
 func TestSocketActivation(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name       string
+		listenPID  string // shell expression for LISTEN_PID
+		wantPassed bool   // serve on the passed socket, not on --port
+	}{
+		// LISTEN_PID must be the server's own PID, unknown before it starts:
+		// a shell sets it to its own PID and execs the server, which keeps it.
+		{"own pid", "$$", true},
+		// Variables inherited from a socket-activated parent are not ours.
+		{"another pid", "1", false},
 	}
-	f, err := ln.(*net.TCPListener).File()
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := ln.Addr().String()
-	// LISTEN_PID must be the server's own PID, unknown before it starts: a
-	// shell sets it to its own PID and execs the server, which keeps it.
-	p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
-		cmd.Args = append([]string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`}, cmd.Args...)
-		cmd.Path = "/bin/sh"
-		cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
-		cmd.ExtraFiles = []*os.File{f} // fd 3, as systemd passes it
-	}, "-q")
-	// The server holds its own copy now; ours must not be the one answering.
-	f.Close()
-	ln.Close()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, err := ln.(*net.TCPListener).File()
+			if err != nil {
+				t.Fatal(err)
+			}
+			passed := ln.Addr().String()
+			p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
+				cmd.Args = append([]string{"/bin/sh", "-c", "LISTEN_PID=" + tt.listenPID + ` exec "$0" "$@"`}, cmd.Args...)
+				cmd.Path = "/bin/sh"
+				cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
+				cmd.ExtraFiles = []*os.File{f} // fd 3, as systemd passes it
+			}, "-q")
+			// The server holds its own copy now; ours must not be the one answering.
+			f.Close()
+			ln.Close()
 
-	if p.addr != want {
-		t.Errorf("start-up line: got address %s, want the passed socket's %s", p.addr, want)
-	}
-	if r := wireRequest(t, want, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
-		t.Errorf("GET /healthz on the passed socket: got %d %q, want 200 %q", r.status, r.body, "ok")
-	}
-	p.signal(t, syscall.SIGTERM)
-	if code := p.wait(t, 5*time.Second); code != 0 {
-		t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+			if got := p.addr == passed; got != tt.wantPassed {
+				t.Errorf("start-up line names %s, the passed socket is %s: got serving on it %v, want %v", p.addr, passed, got, tt.wantPassed)
+			}
+			if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
+				t.Errorf("GET /healthz on %s: got %d %q, want 200 %q", p.addr, r.status, r.body, "ok")
+			}
+			p.signal(t, syscall.SIGTERM)
+			if code := p.wait(t, 5*time.Second); code != 0 {
+				t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
+			}
+		})
 	}
 }
 
