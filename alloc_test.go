@@ -114,3 +114,30 @@ func BenchmarkRoutes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkWrites measures uploads (1 KiB, which includes the fsync the
+// atomic write promises) and deletes through the real server.
+func BenchmarkWrites(b *testing.B) {
+	srv := benchServer(b)
+	body := string(bytes.Repeat([]byte("u"), 1024))
+	for _, tt := range []struct{ name, request, want string }{
+		{"POST 1KiB", "POST /files/up/bench.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n" + body, "HTTP/1.1 201"},
+		{"PUT 1KiB", "PUT /files/up/bench.bin HTTP/1.1\r\nHost: x\r\nContent-Length: 1024\r\n\r\n" + body, "HTTP/1.1 204"},
+		{"DELETE", "PUT /files/gone HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\nDELETE /files/gone HTTP/1.1\r\nHost: x\r\n\r\n", "HTTP/1.1 201"},
+	} {
+		b.Run(tt.name, func(b *testing.B) {
+			c := &connStub{}
+			b.ReportAllocs()
+			for b.Loop() {
+				c.r.WriteString(tt.request)
+				c.w.Reset()
+				if err := srv.ServeConn(c); err != nil {
+					b.Fatal(err)
+				}
+				if !bytes.HasPrefix(c.w.Bytes(), []byte(tt.want)) {
+					b.Fatalf("got %q, want %s", c.w.Bytes(), tt.want)
+				}
+			}
+		})
+	}
+}
