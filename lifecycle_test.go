@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -179,6 +180,45 @@ func TestShutdownFinishesUpload(t *testing.T) {
 				t.Errorf("temporary files left: %q, want none", tmp)
 			}
 		})
+	}
+}
+
+func TestShutdownFinishesDownload(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	// Larger than loopback's socket buffers, so the server is still sending
+	// when the signal comes.
+	body := bodyPattern(32 << 20)
+	if err := os.WriteFile(filepath.Join(root, "big"), body, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startBinary(t, root, "-q")
+	c := wireDial(t, p.addr)
+	fmt.Fprint(c, "GET /files/big HTTP/1.1\r\nHost: test\r\n\r\n")
+	br := bufio.NewReader(c)
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	got := make([]byte, len(body))
+	if _, err := io.ReadFull(resp.Body, got[:64<<10]); err != nil {
+		t.Fatal(err)
+	}
+
+	p.signal(t, syscall.SIGTERM)
+	if !pollUntil(2*time.Second, func() bool { return dialRefused(p.addr) }) {
+		t.Errorf("a new connection after SIGTERM: got accepted, want refused")
+	}
+	if _, err := io.ReadFull(resp.Body, got[64<<10:]); err != nil {
+		t.Errorf("reading the rest of the download after SIGTERM: %v", err)
+	}
+	if !bytes.Equal(got, body) {
+		t.Errorf("download across SIGTERM: got different bytes, want the file")
+	}
+	if code := p.wait(t, 5*time.Second); code != 0 {
+		t.Errorf("exit code: got %d, want 0; stderr:\n%s", code, p.stderr)
 	}
 }
 
