@@ -89,7 +89,7 @@ func (l *accessLog) Printf(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	l.mu.Lock()
 	l.buf = time.Now().AppendFormat(l.buf, logTimeFormat)
-	l.buf = append(l.buf, " error: "...)
+	l.buf = append(l.buf, ' ')
 	l.buf = appendSafe(l.buf, []byte(msg))
 	l.buf = append(l.buf, '\n')
 	l.mu.Unlock()

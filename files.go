@@ -102,6 +102,9 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	raw := string(rawTail)
 	name, err := resolvePath(raw)
 	if err != nil {
+		if _, dirErr := resolvePath(strings.TrimSuffix(raw, "/")); dirErr == nil {
+			err = errNotFile // "dir/" names a directory, and those are 404
+		}
 		f.fail(ctx, opRead, err)
 		return
 	}

@@ -501,7 +501,6 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 // start; tools (and startBinary) take the first line for it.
 func TestStartupLineFirstWithStaleTemps(t *testing.T) {
 	t.Parallel()
-	t.Skip("BUG: with stale temporaries in the root, start-up prints \"httpbox: removed N stale temporary file(s)\" before the start-up line, so stderr's first line is not the start-up line")
 	root := t.TempDir()
 	writeTestFile(t, filepath.Join(root, tempPrefix+"stale"), "partial")
 	p := startBinary(t, root, "-q") // fails unless the first line is the start-up line

@@ -56,7 +56,7 @@ const (
 // main only maps run's error to an exit code, so that every defer in run
 // happens before os.Exit.
 func main() {
-	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stderr)))
+	os.Exit(exitCode(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr)))
 }
 
 // usageError marks a mistake of the caller (bad flag, bad root, bad token):
@@ -101,10 +101,11 @@ type config struct {
 	quiet           bool
 }
 
-// parseFlags reads the command line and the environment into a config.
-// Help and version are printed to out and reported as pflag.ErrHelp and
-// errVersionPrinted; every other failure is a usageError.
-func parseFlags(args []string, getenv func(string) string, out io.Writer) (config, error) {
+// parseFlags reads the command line and the environment (through
+// lookupEnv) into a config. Help and version are printed to out and
+// reported as pflag.ErrHelp and errVersionPrinted; every other failure is a
+// usageError.
+func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Writer) (config, error) {
 	var cfg config
 	fs := pflag.NewFlagSet("httpbox", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -159,7 +160,11 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 			return cfg, usagef("invalid --%s %v: must be positive", d.name, d.v)
 		}
 	}
-	if cfg.token, err = readToken(*tokenFile, getenv(tokenEnv)); err != nil {
+	if fs.Changed("token-file") && *tokenFile == "" {
+		return cfg, usagef("invalid --token-file: empty file name")
+	}
+	env, envSet := lookupEnv(tokenEnv)
+	if cfg.token, err = readToken(*tokenFile, env, envSet); err != nil {
 		return cfg, usageError{err}
 	}
 	if cfg.root == "" {
@@ -180,8 +185,10 @@ func parseFlags(args []string, getenv func(string) string, out io.Writer) (confi
 
 // readToken returns the write token: the file's content wins over the
 // environment variable; both are trimmed of surrounding whitespace, because
-// `echo secret > file` leaves a newline. No token at all is not an error.
-func readToken(file, env string) (string, error) {
+// `echo secret > file` leaves a newline. A variable that is set but empty
+// is an error (an unset one means no token), so that a typo never leaves
+// writes open.
+func readToken(file, env string, envSet bool) (string, error) {
 	switch {
 	case file != "":
 		b, err := os.ReadFile(file)
@@ -193,7 +200,7 @@ func readToken(file, env string) (string, error) {
 			return "", fmt.Errorf("invalid --token-file %s: empty token", file)
 		}
 		return tok, nil
-	case env != "":
+	case envSet:
 		tok := strings.TrimSpace(env)
 		if tok == "" {
 			return "", fmt.Errorf("invalid $%s: empty token", tokenEnv)
@@ -210,7 +217,7 @@ func parseSize(s string) (int64, error) {
 	units := []struct {
 		suffix string
 		mult   int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}}
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}}
 	mult := int64(1)
 	num := s
 	for _, u := range units {
@@ -239,8 +246,8 @@ func versionLine() string {
 // run starts the server and blocks until it is shut down by a signal or
 // ctx. Errors of the caller's making are usageErrors; a shutdown that had
 // to cut requests off returns errShutdownCut.
-func run(ctx context.Context, args []string, stderr io.Writer) error {
-	cfg, err := parseFlags(args, os.Getenv, stderr)
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	cfg, err := parseFlags(args, os.LookupEnv, stdout)
 	if err != nil {
 		if ue := (usageError{}); errors.As(err, &ue) {
 			fmt.Fprintf(stderr, "httpbox: %v\n", err)
@@ -256,11 +263,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	defer root.Close()
 	store := newRootStore(root)
-	if n, err := store.removeStaleTemps(); err != nil {
-		fmt.Fprintf(stderr, "httpbox: removing stale temporary files: %v\n", err)
-	} else if n > 0 {
-		fmt.Fprintf(stderr, "httpbox: removed %d stale temporary file(s)\n", n)
-	}
+	staleTemps, staleErr := store.removeStaleTemps()
 
 	ln, err := listen(cfg)
 	if err != nil {
@@ -274,6 +277,11 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	srv := newServer(cfg, store, logger)
 
 	fmt.Fprintf(stderr, "httpbox %s listening on http://%s serving %s\n", version, ln.Addr(), cfg.root)
+	if staleErr != nil {
+		logger.Printf("removing stale temporary files: %v", staleErr)
+	} else if staleTemps > 0 {
+		logger.Printf("removed %d stale temporary file(s) left by an interrupted upload", staleTemps)
+	}
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -195,6 +195,8 @@ func TestEndpoints(t *testing.T) {
 		{name: "nested file", method: "GET", path: "/files/dir/nested.txt", wantCode: 200, wantBody: "deep"},
 		{name: "missing file", method: "GET", path: "/files/missing", wantCode: 404},
 		{name: "directory is 404", method: "GET", path: "/files/dir", wantCode: 404},
+		{name: "directory with slash is 404", method: "GET", path: "/files/dir/", wantCode: 404},
+		{name: "write to a slash path is 400", method: "PUT", path: "/files/dir/", body: "x", wantCode: 400},
 		{name: "under a file is 404", method: "GET", path: "/files/hello.txt/x", wantCode: 404},
 		{name: "files without slash", method: "GET", path: "/files", wantCode: 404},
 		{name: "delete missing", method: "DELETE", path: "/files/missing", wantCode: 404},
