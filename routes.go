@@ -135,7 +135,10 @@ func ambiguousLength(h *fasthttp.RequestHeader) bool {
 // starts.
 func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 	var small *fasthttp.ErrSmallBuffer
+	var timeout interface{ Timeout() bool }
 	switch {
+	case errors.As(err, &timeout) && timeout.Timeout():
+		writeError(ctx, fasthttp.StatusRequestTimeout, "request not received in time")
 	case errors.As(err, &small):
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):

@@ -739,3 +739,12 @@ func TestPanicIsContained(t *testing.T) {
 		t.Errorf("the panic was not logged: %q", logged.String())
 	}
 }
+
+func TestHeaderTimeoutIs408(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *config) { c.readTimeout = 300 * time.Millisecond })
+	reply, closed := s.raw(t, "GET /echo/x HTTP/1.1\r\nHo", 3*time.Second)
+	if !strings.HasPrefix(reply, "HTTP/1.1 408 ") || !closed {
+		t.Errorf("unfinished head: got %q (closed %v), want 408 and close", reply, closed)
+	}
+}
