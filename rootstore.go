@@ -53,13 +53,17 @@ func infoOf(fi fs.FileInfo) fileInfo {
 // directory, so readers and concurrent writers see one whole body.
 func (s *rootStore) Write(name string, body io.Reader) (created bool, err error) {
 	dir := path.Dir(name)
-	if dir != "." {
+	tmp := path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrNotExist) && dir != "." {
+		// Create missing parents only when needed: MkdirAll walks the
+		// whole path, which costs an upload to an existing directory
+		// several system calls.
 		if err := s.root.MkdirAll(dir, 0o755); err != nil {
 			return false, err
 		}
+		f, err = s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	}
-	tmp := path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return false, err
 	}
