@@ -308,6 +308,51 @@ func TestFaultTimeouts(t *testing.T) {
 		})
 	}
 
+	// A pause longer than the read timeout in the middle of a body ends the
+	// upload, and leaves nothing behind.
+	for _, chunked := range []bool{false, true} {
+		name := "stalled upload with Content-Length is cut off"
+		if chunked {
+			name = "stalled chunked upload is cut off"
+		}
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			root := t.TempDir()
+			p := startBinary(t, root, "--read-timeout", "1s")
+			part := string(fxPattern(8, chunk))
+			c := fxDial(t, p)
+			if chunked {
+				c.send("PUT /files/stalled HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(chunk, 16) + "\r\n" + part + "\r\n")
+			} else {
+				c.send("PUT /files/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(4*chunk) + "\r\n\r\n" + part)
+			}
+			start := time.Now()
+			data, closed := c.rest(fxIOTimeout)
+			took := time.Since(start)
+			if !closed {
+				t.Fatalf("upload stalled for %v with --read-timeout 1s: connection still open", took)
+			}
+			if took < 500*time.Millisecond || took > 3500*time.Millisecond {
+				t.Errorf("stalled upload cut off after %v, want about 1s (the read timeout)", took)
+			}
+			if len(data) > 0 && !bytes.HasPrefix(data, []byte("HTTP/1.1 408 ")) && !bytes.HasPrefix(data, []byte("HTTP/1.1 400 ")) {
+				t.Errorf("got reply %q, want none, 408 or 400", firstLine(data))
+			}
+			// The server may still be cleaning up as the connection closes.
+			deadline := time.Now().Add(3 * time.Second)
+			for len(fxTemps(t, root)) > 0 && time.Now().Before(deadline) {
+				time.Sleep(50 * time.Millisecond)
+			}
+			if temps := fxTemps(t, root); len(temps) > 0 {
+				t.Errorf("temporary files left by the stalled upload: %v", temps)
+			}
+			if _, err := os.Lstat(filepath.Join(root, "stalled")); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("stalled upload created its file (err %v), want it absent", err)
+			}
+			fxHealthy(t, p)
+		})
+	}
+
 	t.Run("idle keep-alive connection is closed", func(t *testing.T) {
 		t.Parallel()
 		p := startBinary(t, t.TempDir(), "--idle-timeout", "1s")
