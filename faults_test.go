@@ -421,6 +421,42 @@ func TestFaultTimeouts(t *testing.T) {
 		fxHealthy(t, p)
 	})
 
+	// The same for responses sent from memory (a small, cached file):
+	// pipelined requests whose answers are never read.
+	t.Run("stalled reader of pipelined responses is disconnected", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		fxWriteFile(t, root, "small", fxPattern(4, 60<<10))
+		p := startBinary(t, root, "--write-timeout", "1s", "--quiet")
+		pid := p.cmd.Process.Pid
+		base := openFDs(t, pid)
+		c := fxDialWith(t, p, fxSmallRcvBuf(32<<10))
+		go func() { // 64 MiB of answers asked for; the writes stop when the server stops reading
+			req := strings.Repeat("GET /files/small HTTP/1.1\r\nHost: x\r\n\r\n", 64)
+			for range 16 {
+				if c.trySend(req) != nil {
+					return
+				}
+			}
+		}()
+		time.Sleep(200 * time.Millisecond)
+		start := time.Now()
+		if n := fxWaitFDs(t, p, base, 12*time.Second); n > base {
+			t.Fatalf("server still has %d fds (baseline %d) %v after the client stopped reading", n, base, time.Since(start))
+		}
+		t.Logf("server let go of the stalled connection after %v", time.Since(start))
+		_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+		n, err := io.Copy(io.Discard, c.br)
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			t.Fatalf("connection still open after the server's fds dropped (read %d bytes, then timed out)", n)
+		}
+		if n >= 16*64*60<<10 {
+			t.Fatalf("stalled client still received all %d bytes", n)
+		}
+		fxHealthy(t, p)
+	})
+
 	t.Run("slow steady download completes", func(t *testing.T) {
 		t.Parallel()
 		fxBug(t, "with --write-timeout 1s, an 8 MiB GET read at 256 KiB per 300 ms is cut off after about 1 s (client gets unexpected EOF at ~4 MiB): conn.ReadFrom grows its sendfile chunk to 4 MiB while the socket buffer fills, and one chunk gets one absolute deadline")
