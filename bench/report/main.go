@@ -5,13 +5,14 @@
 //
 // Input, both tab-separated, one record a line:
 //
-//	-results: key label unit target round server value p99_ms requests cpu_ticks errors
+//	-results: key label unit target round server value p99_ms requests cpu_ticks errors [other_pct]
 //	-meta:    name value
 //
 // unit is "req/s" or "MB/s"; target is "thr" (throughput ratio >= 1.0) or
 // "thr+cpu" (throughput ratio and requests per CPU-second ratio >= 1.0);
 // server is "httpbox" or "nginx"; cpu_ticks is the server's utime+stime delta
-// over the run in clock ticks (-clk per second).
+// over the run in clock ticks (-clk per second); other_pct is how busy the
+// server's CPU was with other work during the run, in percent.
 package main
 
 import (
@@ -29,6 +30,10 @@ import (
 // noise is the relative difference below which a ratio is not a real result.
 const noise = 0.10
 
+// busyPct is the share of the server's CPU taken by other work in a run above
+// which a row is flagged as measured on a busy machine.
+const busyPct = 10.0
+
 type run struct {
 	round    int
 	value    float64 // req/s or MB/s
@@ -36,6 +41,7 @@ type run struct {
 	requests float64
 	ticks    float64
 	errors   int64
+	otherPct float64 // the server's CPU busy with other work, percent
 }
 
 type scenario struct {
@@ -108,8 +114,8 @@ func readResults(path string) ([]*scenario, error) {
 	byKey := map[string]*scenario{}
 	var bad error
 	err := readTSV(path, func(f []string) {
-		if len(f) != 11 {
-			bad = fmt.Errorf("%s: want 11 fields, got %d: %q", path, len(f), strings.Join(f, "\t"))
+		if len(f) != 11 && len(f) != 12 {
+			bad = fmt.Errorf("%s: want 11 or 12 fields, got %d: %q", path, len(f), strings.Join(f, "\t"))
 			return
 		}
 		s := byKey[f[0]]
@@ -121,6 +127,9 @@ func readResults(path string) ([]*scenario, error) {
 		round, _ := strconv.Atoi(f[4])
 		r := run{round: round, value: num(f[6]), p99ms: num(f[7]), requests: num(f[8]), ticks: num(f[9])}
 		r.errors, _ = strconv.ParseInt(f[10], 10, 64)
+		if len(f) == 12 {
+			r.otherPct = num(f[11])
+		}
 		if s.runs[f[5]] == nil {
 			s.runs[f[5]] = map[int]run{}
 		}
@@ -172,6 +181,7 @@ type row struct {
 	hbP99, ngP99           float64
 	errors                 int64
 	rounds                 int
+	worstOther             float64
 }
 
 func summarize(s *scenario, clk float64) row {
@@ -183,12 +193,14 @@ func summarize(s *scenario, clk float64) row {
 		hbC = append(hbC, perCPU(x, clk))
 		hbP = append(hbP, x.p99ms)
 		r.errors += x.errors
+		r.worstOther = math.Max(r.worstOther, x.otherPct)
 	}
 	for _, x := range ng {
 		ngV = append(ngV, x.value)
 		ngC = append(ngC, perCPU(x, clk))
 		ngP = append(ngP, x.p99ms)
 		r.errors += x.errors
+		r.worstOther = math.Max(r.worstOther, x.otherPct)
 	}
 	for round, a := range hb {
 		b, ok := ng[round]
@@ -241,28 +253,34 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 	fmt.Fprintln(w, "| scenario | httpbox | nginx | ratio | httpbox req/CPU-s | nginx req/CPU-s | CPU ratio | p99 httpbox | p99 nginx | target |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	totalErrors := int64(0)
+	busy := false
 	for _, s := range scen {
 		r := summarize(s, clk)
 		totalErrors += r.errors
 		var v string
-		var want string
 		if s.target == "thr+cpu" {
 			v = verdict(r.ratio, r.cpuRatio)
-			want = "throughput and CPU ratio ≥ 1.0"
 		} else {
 			v = verdict(r.ratio)
-			want = "ratio ≥ 1.0"
 		}
 		if r.errors > 0 {
 			v += fmt.Sprintf(", %d errors", r.errors)
 		}
-		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s: %s |\n",
+		if r.worstOther > busyPct {
+			v += fmt.Sprintf(", busy CPU (%.0f%%)", r.worstOther)
+			busy = true
+		}
+		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			s.label, rate(r.hb, s.unit), rate(r.ng, s.unit), ratio(r.ratio),
 			count(r.hbCPU), count(r.ngCPU), ratio(r.cpuRatio),
-			ms(r.hbP99), ms(r.ngP99), v, want)
+			ms(r.hbP99), ms(r.ngP99), v)
 	}
 	fmt.Fprintln(w)
+	fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files and the upload need ratio ≥ 1.0.")
 	fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
+	if busy {
+		fmt.Fprintf(w, "\n\"busy CPU (N%%)\": in some run of that row, other work took more than %.0f%% of the server's CPU (the worst share is shown). Both servers then got less than a whole CPU, and not the same share, so the req/s ratio is unreliable; the req/CPU-s columns and their ratio hold up better.\n", busyPct)
+	}
 	if totalErrors > 0 {
 		fmt.Fprintf(w, "\n**%d requests failed** (non-2xx/3xx or socket errors): those rows do not measure what they say.\n", totalErrors)
 	}
