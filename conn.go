@@ -12,12 +12,10 @@ const (
 	// long, or this much, before the socket is closed (see conn.Close).
 	lingerTimeout = 2 * time.Second
 	lingerBytes   = 1 << 20
-	// File bodies are sent in chunks, each with its own write deadline.
-	// The chunk grows for a fast client (fewer sendfile calls) and shrinks
-	// for a slow one, so that a slow but steady reader always completes a
-	// chunk well within --write-timeout.
-	minSendChunk = 16 << 10
-	maxSendChunk = 4 << 20
+	// Where sendFile is not available, file bodies go out in chunks this
+	// large, each with its own write deadline: a client must take one
+	// chunk per --write-timeout (2 KiB/s at the default 30s).
+	sendChunk = 64 << 10
 )
 
 // listener wraps each accepted TCP connection in a conn.
@@ -32,7 +30,7 @@ func (l listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	if tc, ok := c.(*net.TCPConn); ok {
-		return &conn{TCPConn: tc, writeTimeout: l.writeTimeout, chunk: 256 << 10}, nil
+		return &conn{TCPConn: tc, writeTimeout: l.writeTimeout}, nil
 	}
 	return c, nil
 }
@@ -47,32 +45,37 @@ func (l listener) Accept() (net.Conn, error) {
 //
 // Progress deadlines for files: fasthttp sets one write deadline per
 // response, which would cut off a slow but steady download of a large
-// file. ReadFrom (the sendfile path) renews the deadline per chunk, so
+// file. ReadFrom (the sendfile path) renews the deadline as bytes move, so
 // --write-timeout bounds a stall, not a transfer.
 type conn struct {
 	*net.TCPConn
 	writeTimeout time.Duration
-	chunk        int64
 	part         io.LimitedReader // reused for every chunk: no allocation
 }
 
 // ReadFrom sends a file body: r is fasthttp's *io.LimitedReader around
-// the *os.File, which net.TCPConn turns into sendfile calls.
+// the *os.File. Where the platform allows (sendFile), every system call
+// that moves bytes renews the write deadline; elsewhere the file goes out
+// in chunks, each with its own deadline.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
 	if !ok {
 		return c.TCPConn.ReadFrom(r)
 	}
-	if _, isFile := lr.R.(*os.File); !isFile {
+	f, ok := lr.R.(*os.File)
+	if !ok {
 		return c.TCPConn.ReadFrom(r)
+	}
+	if n, handled, err := c.sendFile(f, lr.N); handled {
+		lr.N -= n
+		return n, err
 	}
 	var total int64
 	for lr.N > 0 {
-		start := time.Now()
-		if err := c.SetWriteDeadline(start.Add(c.writeTimeout)); err != nil {
+		if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
 			return total, err
 		}
-		c.part = io.LimitedReader{R: lr.R, N: min(lr.N, c.chunk)}
+		c.part = io.LimitedReader{R: f, N: min(lr.N, sendChunk)}
 		want := c.part.N
 		n, err := c.TCPConn.ReadFrom(&c.part)
 		c.part.R = nil
@@ -80,12 +83,6 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 		lr.N -= n
 		if err != nil || n < want {
 			return total, err // an error, or the file ended early
-		}
-		switch took := time.Since(start); {
-		case took < c.writeTimeout/16 && c.chunk < maxSendChunk:
-			c.chunk *= 2
-		case took > c.writeTimeout/4 && c.chunk > minSendChunk:
-			c.chunk /= 2
 		}
 	}
 	return total, nil

@@ -169,8 +169,12 @@ func respondFile(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, fil
 	ctx.SetContentType(contentTypeBytes)
 	switch {
 	case file == nil:
-		// fasthttp sends Content-Length for HEAD too, from the body it skips.
 		ctx.Response.SetBodyRaw(data[start : start+length])
+		if ctx.IsHead() {
+			// fasthttp derives HEAD's Content-Length from the skipped body,
+			// except when that body is empty.
+			h.SetContentLength(int(length))
+		}
 	case ctx.IsHead():
 		closeFile()
 		h.SetContentLength(int(length))
@@ -204,7 +208,11 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 		f.fail(ctx, opWrite, err)
 		return
 	}
-	body := &bodyReader{ctx: ctx, r: ctx.RequestBodyStream(), left: f.h.maxBody, timeout: f.readTimeout}
+	stream := ctx.RequestBodyStream()
+	if stream == nil { // fasthttp read the (empty or tiny) body already
+		stream = bytes.NewReader(ctx.Request.Body())
+	}
+	body := &bodyReader{ctx: ctx, r: stream, left: f.h.maxBody, timeout: f.readTimeout}
 	created, err := f.store.Write(name, body)
 	f.cache.invalidate()
 	if err != nil {

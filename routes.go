@@ -81,8 +81,8 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 		// drop the connection.
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
 		ctx.SetConnectionClose()
-	case ambiguousLength(&ctx.Request.Header):
-		writeError(ctx, fasthttp.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+	case badFraming(&ctx.Request.Header) != "":
+		writeError(ctx, fasthttp.StatusBadRequest, badFraming(&ctx.Request.Header))
 		ctx.SetConnectionClose()
 	case isFileRead(ctx):
 		// The hottest file route skips the router, whose catch-all
@@ -113,17 +113,39 @@ func isFileRead(ctx *fasthttp.RequestCtx) bool {
 	return (ctx.IsGet() || ctx.IsHead()) && bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix))
 }
 
-// ambiguousLength reports a request that carries both Content-Length and
-// Transfer-Encoding. fasthttp obeys Transfer-Encoding, but a proxy in front
-// of us might have obeyed Content-Length: the classic request-smuggling
-// split (RFC 9112 section 6.3), so such a request is refused.
-func ambiguousLength(h *fasthttp.RequestHeader) bool {
-	if h.ContentLength() != -1 { // -1: chunked
-		return false
+// badFraming says why a request's body framing is refused, or "". Both
+// Content-Length and Transfer-Encoding: fasthttp obeys Transfer-Encoding,
+// but a proxy in front of us might have obeyed Content-Length, the classic
+// request-smuggling split (RFC 9112 section 6.3). A Transfer-Encoding other
+// than chunked that fasthttp let through (identity): the body's end is
+// unknowable, so its bytes could be read as the next request.
+func badFraming(h *fasthttp.RequestHeader) string {
+	if h.ContentLength() == -1 { // chunked
+		if hasRawHeader(h, fasthttp.HeaderContentLength) {
+			return "both Content-Length and Transfer-Encoding"
+		}
+		return ""
 	}
-	for line := range bytes.SplitSeq(h.RawHeaders(), []byte("\n")) {
-		name, _, ok := bytes.Cut(line, []byte{':'})
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte(fasthttp.HeaderContentLength)) {
+	// Otherwise fasthttp saw no chunked coding, so any Transfer-Encoding
+	// is one it let through without framing the body by it.
+	if hasRawHeader(h, fasthttp.HeaderTransferEncoding) {
+		return "unsupported Transfer-Encoding"
+	}
+	return ""
+}
+
+// hasRawHeader reports whether the request carried a header named name,
+// as sent (fasthttp folds the framing headers into its own fields).
+func hasRawHeader(h *fasthttp.RequestHeader, name string) bool {
+	raw := h.RawHeaders()
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(line) > len(name) && line[len(name)] == ':' && strings.EqualFold(string(line[:len(name)]), name) {
 			return true
 		}
 	}
@@ -156,8 +178,8 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 // expect decides an `Expect: 100-continue` request from its headers alone,
 // so that a client is refused before it sends a body we would throw away.
 func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
-	if ambiguousLength(&ctx.Request.Header) {
-		writeError(ctx, fasthttp.StatusBadRequest, "both Content-Length and Transfer-Encoding")
+	if reason := badFraming(&ctx.Request.Header); reason != "" {
+		writeError(ctx, fasthttp.StatusBadRequest, reason)
 		h.log.request(ctx)
 		return fasthttp.StatusBadRequest
 	}

@@ -611,6 +611,7 @@ func TestConnectionHandling(t *testing.T) {
 		"GET /files/%g0 HTTP/1.1\r\nHost: x\r\n\r\n",
 		"POST /files/x HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd",
 		"POST /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n",
+		"PUT /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\nabc",
 		"POST /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n",
 		"GET / HTTP/1.1\r\nHost : x\r\n\r\n",
 		"GET / HTTP/1.1\r\n\r\n",
