@@ -5,14 +5,15 @@
 //
 // Input, both tab-separated, one record a line:
 //
-//	-results: key label unit target round server value p99_ms requests cpu_ticks errors [other_pct]
+//	-results: key label unit target round server value p99_ms requests cpu_ticks errors [other_pct [wall_ms]]
 //	-meta:    name value
 //
 // unit is "req/s" or "MB/s"; target is "thr" (throughput ratio >= 1.0) or
 // "thr+cpu" (throughput ratio and requests per CPU-second ratio >= 1.0);
 // server is "httpbox" or "nginx"; cpu_ticks is the server's utime+stime delta
-// over the run in clock ticks (-clk per second); other_pct is how busy the
-// server's CPU was with other work during the run, in percent.
+// over the run in clock ticks (-clk per second); other_pct is how much of the
+// server's or the client's CPU other work took during the run, in percent;
+// wall_ms is how long the run took.
 package main
 
 import (
@@ -30,9 +31,13 @@ import (
 // noise is the relative difference below which a ratio is not a real result.
 const noise = 0.10
 
-// busyPct is the share of the server's CPU taken by other work in a run above
-// which a row is flagged as measured on a busy machine.
+// busyPct is the share of the server's or the client's CPU taken by other
+// work in a run above which a row is flagged as measured on a busy machine.
 const busyPct = 10.0
+
+// saturated is the share of its CPU below which a server was not the
+// bottleneck of a run.
+const saturated = 0.90
 
 type run struct {
 	round    int
@@ -41,7 +46,8 @@ type run struct {
 	requests float64
 	ticks    float64
 	errors   int64
-	otherPct float64 // the server's CPU busy with other work, percent
+	otherPct float64 // the server's or client's CPU taken by other work, percent
+	wallMs   float64 // the run's wall-clock time
 }
 
 type scenario struct {
@@ -114,8 +120,8 @@ func readResults(path string) ([]*scenario, error) {
 	byKey := map[string]*scenario{}
 	var bad error
 	err := readTSV(path, func(f []string) {
-		if len(f) != 11 && len(f) != 12 {
-			bad = fmt.Errorf("%s: want 11 or 12 fields, got %d: %q", path, len(f), strings.Join(f, "\t"))
+		if len(f) < 11 || len(f) > 13 {
+			bad = fmt.Errorf("%s: want 11 to 13 fields, got %d: %q", path, len(f), strings.Join(f, "\t"))
 			return
 		}
 		s := byKey[f[0]]
@@ -127,8 +133,12 @@ func readResults(path string) ([]*scenario, error) {
 		round, _ := strconv.Atoi(f[4])
 		r := run{round: round, value: num(f[6]), p99ms: num(f[7]), requests: num(f[8]), ticks: num(f[9])}
 		r.errors, _ = strconv.ParseInt(f[10], 10, 64)
-		if len(f) == 12 {
+		r.otherPct, r.wallMs = math.NaN(), math.NaN()
+		if len(f) >= 12 {
 			r.otherPct = num(f[11])
+		}
+		if len(f) >= 13 {
+			r.wallMs = num(f[12])
 		}
 		if s.runs[f[5]] == nil {
 			s.runs[f[5]] = map[int]run{}
@@ -182,16 +192,18 @@ type row struct {
 	errors                 int64
 	rounds                 int
 	worstOther             float64
+	hbUse, ngUse           float64 // median share of a CPU the server used
 }
 
 func summarize(s *scenario, clk float64) row {
 	hb, ng := s.runs["httpbox"], s.runs["nginx"]
 	var r row
-	var hbV, ngV, ratios, hbC, ngC, cpuRatios, hbP, ngP []float64
+	var hbV, ngV, ratios, hbC, ngC, cpuRatios, hbP, ngP, hbU, ngU []float64
 	for _, x := range hb {
 		hbV = append(hbV, x.value)
 		hbC = append(hbC, perCPU(x, clk))
 		hbP = append(hbP, x.p99ms)
+		hbU = append(hbU, use(x, clk))
 		r.errors += x.errors
 		r.worstOther = math.Max(r.worstOther, x.otherPct)
 	}
@@ -199,6 +211,7 @@ func summarize(s *scenario, clk float64) row {
 		ngV = append(ngV, x.value)
 		ngC = append(ngC, perCPU(x, clk))
 		ngP = append(ngP, x.p99ms)
+		ngU = append(ngU, use(x, clk))
 		r.errors += x.errors
 		r.worstOther = math.Max(r.worstOther, x.otherPct)
 	}
@@ -218,7 +231,16 @@ func summarize(s *scenario, clk float64) row {
 	r.hb, r.ng, r.ratio = median(hbV), median(ngV), median(ratios)
 	r.hbCPU, r.ngCPU, r.cpuRatio = median(hbC), median(ngC), median(cpuRatios)
 	r.hbP99, r.ngP99 = median(hbP), median(ngP)
+	r.hbUse, r.ngUse = median(hbU), median(ngU)
 	return r
+}
+
+// use is the share of one CPU the server used during a run.
+func use(r run, clk float64) float64 {
+	if !(r.wallMs > 0) || math.IsNaN(r.ticks) {
+		return math.NaN()
+	}
+	return r.ticks / clk / (r.wallMs / 1000)
 }
 
 // verdict says PASS when every ratio is at least 1.0, "MISS (noise)" when
@@ -253,7 +275,7 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 	fmt.Fprintln(w, "| scenario | httpbox | nginx | ratio | httpbox req/CPU-s | nginx req/CPU-s | CPU ratio | p99 httpbox | p99 nginx | target |")
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	totalErrors := int64(0)
-	busy := false
+	busy, unsaturated := false, false
 	for _, s := range scen {
 		r := summarize(s, clk)
 		totalErrors += r.errors
@@ -270,6 +292,10 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 			v += fmt.Sprintf(", busy CPU (%.0f%%)", r.worstOther)
 			busy = true
 		}
+		if r.hbUse < saturated || r.ngUse < saturated {
+			v += fmt.Sprintf(", server CPU use %s/%s", pct(r.hbUse), pct(r.ngUse))
+			unsaturated = true
+		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
 			s.label, rate(r.hb, s.unit), rate(r.ng, s.unit), ratio(r.ratio),
 			count(r.hbCPU), count(r.ngCPU), ratio(r.cpuRatio),
@@ -279,7 +305,10 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 	fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files and the upload need ratio ≥ 1.0.")
 	fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
 	if busy {
-		fmt.Fprintf(w, "\n\"busy CPU (N%%)\": in some run of that row, other work took more than %.0f%% of the server's CPU (the worst share is shown). Both servers then got less than a whole CPU, and not the same share, so the req/s ratio is unreliable; the req/CPU-s columns and their ratio hold up better.\n", busyPct)
+		fmt.Fprintf(w, "\n\"busy CPU (N%%)\": in some run of that row, other work took more than %.0f%% of the server's or the client's CPU (the worst share is shown). The two servers then did not get the same machine, so the req/s ratio is unreliable; the req/CPU-s columns and their ratio hold up better.\n", busyPct)
+	}
+	if unsaturated {
+		fmt.Fprintf(w, "\n\"server CPU use H/N\": the median share of its CPU that httpbox/nginx used in that row, shown when one stayed under %.0f%%. That server was then waiting on something else (the client, the disk, the other server's share of the machine), so its req/s is not its capacity; req/CPU-s still compares the cost per request.\n", saturated*100)
 	}
 	if totalErrors > 0 {
 		fmt.Fprintf(w, "\n**%d requests failed** (non-2xx/3xx or socket errors): those rows do not measure what they say.\n", totalErrors)
@@ -341,6 +370,13 @@ func rate(x float64, unit string) string {
 		return "n/a"
 	}
 	return count(x) + " " + unit
+}
+
+func pct(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.0f%%", 100*x)
 }
 
 func ratio(x float64) string {
