@@ -2,10 +2,13 @@ package main
 
 import (
 	"io/fs"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/valyala/fasthttp"
 )
 
 // Tests and fuzz targets for every parser the project owns: request paths,
@@ -219,6 +222,28 @@ func FuzzParseSize(f *testing.F) {
 		n, err := parseSize(s)
 		if err == nil && n <= 0 {
 			t.Fatalf("parseSize(%q) = %d: accepted a non-positive size", s, n)
+		}
+	})
+}
+
+// FuzzUnescape checks the echo route's allocation-free decoder against
+// net/url, for every path that passes validEscapes.
+func FuzzUnescape(f *testing.F) {
+	for _, seed := range []string{"plain", "a%20b", "%C3%B6", "%zz", "50%", "%2F%2f", "+"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !validEscapes([]byte(s)) {
+			return
+		}
+		want, err := url.PathUnescape(s)
+		if err != nil {
+			t.Fatalf("validEscapes accepted %q, which net/url refuses: %v", s, err)
+		}
+		var resp fasthttp.Response
+		appendUnescaped(&resp, []byte(s))
+		if got := string(resp.Body()); got != want {
+			t.Fatalf("appendUnescaped(%q) = %q, want %q", s, got, want)
 		}
 	})
 }
