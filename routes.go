@@ -60,6 +60,9 @@ func (h *handler) routes() *router.Router {
 		r.GET(path, fn)
 		r.HEAD(path, fn) // router v1.5.4 answers HEAD with 405 unless it is registered
 	}
+	// serve answers GET and HEAD of /echo/ and /files/ before routing;
+	// their entries here keep the whole API in one place and give the
+	// other methods their 405 with Allow.
 	get("/", index)
 	get("/healthz", healthz)
 	get("/echo/{str}", echo)
@@ -75,25 +78,31 @@ func (h *handler) routes() *router.Router {
 // routes, and logs.
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	defer h.recoverPanic(ctx)
-	switch {
-	case !validEscapes(ctx.Request.URI().PathOriginal()):
-		// The client and we may disagree on what the path is: refuse it and
-		// drop the connection.
-		writeError(ctx, fasthttp.StatusBadRequest, "malformed percent-escape in path")
+	path := ctx.Request.URI().PathOriginal()
+	switch reason := malformed(ctx, path); {
+	case reason != "":
+		// We cannot be sure where this request ends or what it names:
+		// answer it and drop the connection.
+		writeError(ctx, fasthttp.StatusBadRequest, reason)
 		ctx.SetConnectionClose()
-	case badFraming(&ctx.Request.Header) != "":
-		writeError(ctx, fasthttp.StatusBadRequest, badFraming(&ctx.Request.Header))
-		ctx.SetConnectionClose()
-	case isRead(ctx) && bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix)):
+	case isRead(ctx) && bytes.HasPrefix(path, []byte(filesPrefix)):
 		// The hot parameter routes skip the router, which copies and boxes
 		// parameters: allocations on every request.
 		h.files.get(ctx)
-	case isRead(ctx) && isEchoPath(ctx.Request.URI().PathOriginal()):
+	case isRead(ctx) && isEchoPath(path):
 		echo(ctx)
 	default:
 		h.router.Handler(ctx)
 	}
 	h.log.request(ctx)
+}
+
+// malformed says why a parsed request must still be refused, or "".
+func malformed(ctx *fasthttp.RequestCtx, path []byte) string {
+	if !validEscapes(path) {
+		return "malformed percent-escape in path"
+	}
+	return badFraming(&ctx.Request.Header)
 }
 
 // recoverPanic turns a panic in a handler into a 500 for that request
