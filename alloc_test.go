@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,6 +34,16 @@ func (c *connStub) LocalAddr() net.Addr              { return stubAddr }
 func (c *connStub) SetDeadline(time.Time) error      { return nil }
 func (c *connStub) SetReadDeadline(time.Time) error  { return nil }
 func (c *connStub) SetWriteDeadline(time.Time) error { return nil }
+
+// serve runs request (one or several, pipelined) through srv as one
+// connection and leaves the responses in c.w.
+func (c *connStub) serve(tb testing.TB, srv *fasthttp.Server, request string) {
+	c.r.WriteString(request)
+	c.w.Reset()
+	if err := srv.ServeConn(c); err != nil {
+		tb.Fatal(err)
+	}
+}
 
 // benchServer is the real server, access log on (to io.Discard), serving a
 // root with one small file.
@@ -85,15 +96,8 @@ func TestAllocations(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			c := &connStub{}
 			serve := func(requests int) func() {
-				return func() {
-					for range requests {
-						c.r.WriteString(tt.request)
-					}
-					c.w.Reset()
-					if err := srv.ServeConn(c); err != nil {
-						t.Fatal(err)
-					}
-				}
+				pipelined := strings.Repeat(tt.request, requests)
+				return func() { c.serve(t, srv, pipelined) }
 			}
 			serve(1)()
 			if !bytes.HasPrefix(c.w.Bytes(), []byte("HTTP/1.1 200 OK")) {
@@ -116,11 +120,7 @@ func BenchmarkRoutes(b *testing.B) {
 			c := &connStub{}
 			b.ReportAllocs()
 			for b.Loop() {
-				c.r.WriteString(tt.request)
-				c.w.Reset()
-				if err := srv.ServeConn(c); err != nil {
-					b.Fatal(err)
-				}
+				c.serve(b, srv, tt.request)
 			}
 		})
 	}
@@ -140,11 +140,7 @@ func BenchmarkWrites(b *testing.B) {
 			c := &connStub{}
 			b.ReportAllocs()
 			for b.Loop() {
-				c.r.WriteString(tt.request)
-				c.w.Reset()
-				if err := srv.ServeConn(c); err != nil {
-					b.Fatal(err)
-				}
+				c.serve(b, srv, tt.request)
 				if !bytes.HasPrefix(c.w.Bytes(), []byte(tt.want)) {
 					b.Fatalf("got %q, want %s", c.w.Bytes(), tt.want)
 				}
