@@ -625,3 +625,20 @@ func TestQuietNoAccessLog(t *testing.T) {
 		})
 	}
 }
+
+// TestReadmeShowsHelp keeps the README's copy of --help honest: it must
+// contain testdata/help.golden, which TestHelp compares with the binary.
+func TestReadmeShowsHelp(t *testing.T) {
+	t.Parallel()
+	golden, err := os.ReadFile(filepath.Join("testdata", "help.golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), string(golden)) {
+		t.Errorf("README.md does not contain the current --help output (testdata/help.golden); paste it into the Flags section")
+	}
+}
