@@ -43,7 +43,13 @@ func newAccessLog(w io.Writer, quiet bool) *accessLog {
 
 // request logs ctx's request: time, remote address, method, target,
 // status, body bytes and time spent in the handler.
-func (l *accessLog) request(ctx *fasthttp.RequestCtx) {
+func (l *accessLog) request(ctx *fasthttp.RequestCtx) { l.line(ctx, true) }
+
+// unparsed logs a request whose head fasthttp could not parse: it resets
+// the header then, so method and target are unknown and logged as "-".
+func (l *accessLog) unparsed(ctx *fasthttp.RequestCtx) { l.line(ctx, false) }
+
+func (l *accessLog) line(ctx *fasthttp.RequestCtx, parsed bool) {
 	if l.quiet {
 		return
 	}
@@ -66,9 +72,13 @@ func (l *accessLog) request(ctx *fasthttp.RequestCtx) {
 	b = append(b, ' ')
 	b = appendAddr(b, ctx.RemoteAddr())
 	b = append(b, ' ')
-	b = appendSafe(b, ctx.Method())
-	b = append(b, ' ')
-	b = appendSafe(b, ctx.Request.Header.RequestURI())
+	if parsed {
+		b = appendSafe(b, ctx.Method())
+		b = append(b, ' ')
+		b = appendSafe(b, ctx.Request.Header.RequestURI())
+	} else {
+		b = append(b, "- -"...)
+	}
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')

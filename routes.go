@@ -171,6 +171,7 @@ func hasRawHeader(h *fasthttp.RequestHeader, name string) bool {
 // connection is closed afterwards: we cannot know where the next request
 // starts.
 func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
+	headParsed := errors.Is(err, fasthttp.ErrBodyTooLarge)
 	var small *fasthttp.ErrSmallBuffer
 	var timeout interface{ Timeout() bool }
 	switch {
@@ -187,7 +188,11 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
 	}
 	ctx.SetConnectionClose()
-	h.log.request(ctx)
+	if headParsed {
+		h.log.request(ctx)
+	} else {
+		h.log.unparsed(ctx)
+	}
 }
 
 // expect decides an `Expect: 100-continue` request from its headers alone,
