@@ -292,6 +292,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	select {
 	case err := <-serveErr:
+		fmt.Fprintf(stderr, "httpbox: serve: %v\n", err)
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
@@ -335,22 +336,21 @@ func listen(cfg config) (net.Listener, error) {
 func newServer(cfg config, store store, logger *accessLog) *fasthttp.Server {
 	h := newHandler(cfg, store, logger)
 	return &fasthttp.Server{
-		Handler:      h.serve,
-		ErrorHandler: h.requestError,
-		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
-			return h.expect(ctx)
-		},
-		ReadTimeout:                   cfg.readTimeout,
-		WriteTimeout:                  cfg.writeTimeout,
-		IdleTimeout:                   cfg.idleTimeout,
-		ReadBufferSize:                maxHeaderBytes,
-		MaxRequestBodySize:            int(min(cfg.maxBodySize, 1<<62)),
-		StreamRequestBody:             true,
-		DisablePreParseMultipartForm:  true,
-		NoDefaultServerHeader:         true,
-		NoDefaultContentType:          true,
-		DisableHeaderNamesNormalizing: false,
-		CloseOnShutdown:               true,
+		Handler:        h.serve,
+		ErrorHandler:   h.requestError,
+		ExpectHandler:  h.expect,
+		ReadTimeout:    cfg.readTimeout,
+		WriteTimeout:   cfg.writeTimeout,
+		IdleTimeout:    cfg.idleTimeout,
+		ReadBufferSize: maxHeaderBytes,
+		// fasthttp's own limit stops a declared Content-Length early (see
+		// handler.requestError); bodies it streams are counted by bodyReader.
+		MaxRequestBodySize:           int(min(cfg.maxBodySize, 1<<62)),
+		StreamRequestBody:            true, // uploads of any size in flat memory
+		DisablePreParseMultipartForm: true,
+		NoDefaultServerHeader:        true,
+		NoDefaultContentType:         true,
+		CloseOnShutdown:              true,
 		// Idle keep-alive connections give back their write buffer: with
 		// 10,000 idle connections this saves 40 MB (171 MB -> 130 MB).
 		// Their read buffer stays, because fasthttp keeps it whenever
