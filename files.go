@@ -199,13 +199,8 @@ func (f *fileHandler) put(ctx *fasthttp.RequestCtx)  { f.write(ctx, fasthttp.Met
 // write stores the request body at the path, atomically. POST always answers
 // 201; PUT answers 201 when it created the file and 204 when it replaced one.
 func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
-	if f.h.refuseWrite(ctx) != 0 {
-		return
-	}
-	raw := string(filesTail(ctx))
-	name, err := resolvePath(raw)
-	if err != nil {
-		f.fail(ctx, opWrite, err)
+	name, refused := f.h.refuseWrite(ctx)
+	if refused != 0 {
 		return
 	}
 	stream := ctx.RequestBodyStream()
@@ -220,7 +215,8 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 		return
 	}
 	if created || method == fasthttp.MethodPost {
-		ctx.Response.Header.Set(fasthttp.HeaderLocation, filesPrefix+raw)
+		// The path as the client wrote it, escapes and all.
+		ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, ctx.Request.URI().PathOriginal())
 		ctx.SetStatusCode(fasthttp.StatusCreated)
 		return
 	}
@@ -229,15 +225,11 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 
 // delete removes a file or an empty directory.
 func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
-	if f.h.refuseWrite(ctx) != 0 {
+	name, refused := f.h.refuseWrite(ctx)
+	if refused != 0 {
 		return
 	}
-	name, err := resolvePath(string(filesTail(ctx)))
-	if err != nil {
-		f.fail(ctx, opDelete, err)
-		return
-	}
-	err = f.store.Remove(name)
+	err := f.store.Remove(name)
 	f.cache.invalidate()
 	if err != nil {
 		f.fail(ctx, opDelete, err)

@@ -181,7 +181,7 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	case errors.Is(err, fasthttp.ErrBodyTooLarge):
 		// Earlier refusals keep their precedence over the size.
-		if status := h.refuseWrite(ctx); status == 0 {
+		if _, status := h.refuseWrite(ctx); status == 0 {
 			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		}
 	default:
@@ -203,7 +203,7 @@ func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
 		h.log.request(ctx)
 		return fasthttp.StatusBadRequest
 	}
-	if status := h.refuseWrite(ctx); status != 0 {
+	if _, status := h.refuseWrite(ctx); status != 0 {
 		h.log.request(ctx)
 		return status
 	}
@@ -212,12 +212,13 @@ func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
 
 // refuseWrite writes the first refusal that applies to a write request, in
 // the contract's order (401, 403, 400, 413), and returns its status; 0
-// means go ahead. Reads and other paths are never refused here.
-func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) int {
+// means go ahead, with name the resolved path. Reads and other paths are
+// never refused here.
+func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int) {
 	m := ctx.Method()
 	isWrite := string(m) == fasthttp.MethodPost || string(m) == fasthttp.MethodPut || string(m) == fasthttp.MethodDelete
 	if !isWrite || !bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix)) {
-		return 0
+		return "", 0
 	}
 	switch {
 	case !h.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)):
@@ -226,15 +227,16 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) int {
 	case h.readOnly:
 		writeError(ctx, fasthttp.StatusForbidden, "server is read-only")
 	default:
-		if _, err := resolvePath(string(filesTail(ctx))); err != nil {
+		name, err := resolvePath(string(filesTail(ctx)))
+		if err != nil {
 			writeError(ctx, fasthttp.StatusBadRequest, "bad path")
 		} else if int64(ctx.Request.Header.ContentLength()) > h.maxBody {
 			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		} else {
-			return 0
+			return name, 0
 		}
 	}
-	return ctx.Response.StatusCode()
+	return "", ctx.Response.StatusCode()
 }
 
 // authorized reports whether the Authorization header carries our token.
