@@ -21,11 +21,20 @@ import (
 // reserved: no request may read, write or delete them.
 const tempPrefix = ".httpbox-tmp-"
 
+// maxNameBytes is the longest name of one path segment (NAME_MAX of
+// Linux's file systems).
+const maxNameBytes = 255
+
 var (
 	errBadPath  = errors.New("bad path")
 	errTooLarge = errors.New("request body too large")
 	errNotFile  = errors.New("not a regular file")
 	errConflict = errors.New("conflicts with what is on disk")
+	// errExists: a create-only write (If-None-Match: *) found the name taken.
+	errExists = errors.New("already exists")
+	// errIncomplete: the body ended before its declared length or its last
+	// chunk; the client gave up or was cut off.
+	errIncomplete = fmt.Errorf("request body incomplete: %w", io.ErrUnexpectedEOF)
 )
 
 // store is the disk work behind /files. Names reaching it have passed
@@ -37,7 +46,8 @@ type store interface {
 	Open(name string) (io.ReadSeekCloser, fileInfo, error)
 	// Write replaces name with body atomically: readers see the old bytes
 	// or the new, never a mix, and a failed write leaves nothing behind.
-	Write(name string, body io.Reader) (created bool, err error)
+	// With onlyIfAbsent it creates or fails with errExists, atomically.
+	Write(name string, body io.Reader, onlyIfAbsent bool) (created bool, err error)
 	// Remove deletes a file, a symlink (not its target) or an empty directory.
 	Remove(name string) error
 	// Stat describes the regular file Open would open.
@@ -84,7 +94,9 @@ func resolvePath(raw string) (string, error) {
 		return "", errBadPath
 	}
 	for seg := range strings.SplitSeq(name, "/") {
-		if strings.HasPrefix(seg, tempPrefix) {
+		// Longer names than the file systems' NAME_MAX are refused here,
+		// before anything is created on their way.
+		if len(seg) > maxNameBytes || strings.HasPrefix(seg, tempPrefix) {
 			return "", errBadPath
 		}
 	}
@@ -207,8 +219,15 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	if stream == nil { // fasthttp read the (empty or tiny) body already
 		stream = bytes.NewReader(ctx.Request.Body())
 	}
-	body := &bodyReader{ctx: ctx, r: stream, left: f.h.maxBody, timeout: f.readTimeout}
-	created, err := f.store.Write(name, body)
+	body := &bodyReader{
+		ctx:      ctx,
+		r:        stream,
+		declared: int64(ctx.Request.Header.ContentLength()),
+		limit:    f.h.maxBody,
+		timeout:  f.readTimeout,
+	}
+	onlyIfAbsent := string(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch)) == "*"
+	created, err := f.store.Write(name, body, onlyIfAbsent)
 	f.cache.invalidate()
 	if err != nil {
 		f.failBody(ctx, body.err, err)
@@ -249,6 +268,8 @@ func (f *fileHandler) failBody(ctx *fasthttp.RequestCtx, bodyErr, err error) {
 		return
 	case errors.Is(bodyErr, errTooLarge):
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
+	case errors.Is(bodyErr, io.ErrUnexpectedEOF):
+		writeError(ctx, fasthttp.StatusBadRequest, "request body incomplete")
 	case errors.As(bodyErr, &netErr) && netErr.Timeout():
 		writeError(ctx, fasthttp.StatusRequestTimeout, "request body too slow")
 	default:
@@ -293,6 +314,8 @@ func fileErrorStatus(op fileOp, err error) (int, string) {
 		return fasthttp.StatusForbidden, "path leaves the root"
 	case isErrno && (errno == syscall.ENOSPC || errno == syscall.EDQUOT):
 		return fasthttp.StatusInsufficientStorage, "no space left on the server"
+	case errors.Is(err, errExists):
+		return fasthttp.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, errNotFile):
 		return fasthttp.StatusNotFound, "not found"
 	case errors.Is(err, errConflict), isErrno && (errno == syscall.EISDIR || errno == syscall.ENOTEMPTY || errno == syscall.EEXIST):
@@ -310,30 +333,43 @@ func fileErrorStatus(op fileOp, err error) (int, string) {
 	return fasthttp.StatusInternalServerError, "internal server error"
 }
 
-// bodyReader reads a streamed request body. Each read gets a fresh read
-// deadline, so --read-timeout bounds a pause, not a whole upload; it fails
-// with errTooLarge past the body limit, whatever the framing; and it keeps
-// its error, so that a failed write can tell the client's fault from ours.
+// bodyReader reads a streamed request body, and is the one place that
+// decides whether a body may reach the store:
+//   - each read gets a fresh read deadline, so --read-timeout bounds a
+//     pause, not a whole upload;
+//   - past the body limit it fails with errTooLarge, whatever the framing;
+//   - a body that ends before its Content-Length fails with errIncomplete:
+//     a client that closes its side mid-upload has not sent a file, and
+//     fasthttp reports that end as a plain io.EOF (a chunked body cut
+//     before its last chunk already fails with io.ErrUnexpectedEOF);
+//   - it keeps its error, so that a failed write can tell the client's
+//     fault from ours.
 type bodyReader struct {
-	ctx     *fasthttp.RequestCtx
-	r       io.Reader
-	left    int64
-	timeout time.Duration
-	err     error // the first error other than io.EOF
+	ctx      *fasthttp.RequestCtx
+	r        io.Reader
+	declared int64 // Content-Length, or negative for a chunked body
+	limit    int64 // --max-body-size
+	read     int64
+	timeout  time.Duration
+	err      error // the first error other than io.EOF
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.err != nil {
 		return 0, b.err
 	}
-	if int64(len(p)) > b.left+1 {
-		p = p[:b.left+1]
+	// One byte past the limit is enough to know it is exceeded.
+	if room := b.limit - b.read + 1; int64(len(p)) > room {
+		p = p[:room]
 	}
 	_ = b.ctx.SetReadDeadline(time.Now().Add(b.timeout))
 	n, err := b.r.Read(p)
-	b.left -= int64(n)
-	if b.left < 0 {
+	b.read += int64(n)
+	switch {
+	case b.read > b.limit:
 		err = errTooLarge
+	case err == io.EOF && b.read < b.declared:
+		err = errIncomplete
 	}
 	if err != nil && err != io.EOF {
 		b.err = err
@@ -345,7 +381,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // (RFC 9110 section 13.2.2: If-None-Match wins over If-Modified-Since).
 func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
 	if inm := h.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
-		return etagListMatches(inm, etag)
+		return etagListMatches(inm, etag, false)
 	}
 	ims := h.Peek(fasthttp.HeaderIfModifiedSince)
 	if len(ims) == 0 {
@@ -369,16 +405,45 @@ func ifRangeMatches(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) b
 	return err == nil && t.Equal(modTime.Truncate(time.Second))
 }
 
-// etagListMatches implements If-None-Match's weak comparison against a
-// comma-separated list (or *).
-func etagListMatches(list, etag []byte) bool {
+// etagListMatches reports whether a comma-separated list of entity tags
+// (or *) names etag. The weak comparison (If-None-Match) ignores W/; the
+// strong one (If-Match) never matches a weak tag (RFC 9110 section 8.8.3.2).
+func etagListMatches(list, etag []byte, strong bool) bool {
 	for item := range bytes.SplitSeq(list, []byte{','}) {
 		item = bytes.TrimSpace(item)
-		if string(item) == "*" || bytes.Equal(bytes.TrimPrefix(item, []byte("W/")), etag) {
+		if string(item) == "*" {
+			return true
+		}
+		if weak, ok := bytes.CutPrefix(item, []byte("W/")); ok {
+			if strong {
+				continue
+			}
+			item = weak
+		}
+		if bytes.Equal(item, etag) {
 			return true
 		}
 	}
 	return false
+}
+
+// preconditionFailed evaluates If-Match and If-None-Match of a write
+// against the file it would replace or delete (RFC 9110 section 13.2.2,
+// If-Match first). If-None-Match: * is decided again, atomically, when
+// the file is created (store.Write's onlyIfAbsent).
+func (f *fileHandler) preconditionFailed(h *fasthttp.RequestHeader, name string) bool {
+	ifMatch, ifNoneMatch := h.Peek(fasthttp.HeaderIfMatch), h.Peek(fasthttp.HeaderIfNoneMatch)
+	if len(ifMatch) == 0 && len(ifNoneMatch) == 0 {
+		return false
+	}
+	info, err := f.store.Stat(name)
+	exists := err == nil
+	var buf [64]byte
+	etag := info.appendETag(buf[:0])
+	if len(ifMatch) > 0 && (!exists || !etagListMatches(ifMatch, etag, true)) {
+		return true
+	}
+	return len(ifNoneMatch) > 0 && exists && etagListMatches(ifNoneMatch, etag, false)
 }
 
 type rangeKind int

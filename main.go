@@ -37,6 +37,9 @@ const (
 	// Large enough for disk images and backups, small enough that a stray
 	// upload cannot fill a disk unnoticed.
 	defaultMaxBodySize = 1 << 30
+	// Far beyond any disk or object, and far enough from the int64 limit
+	// that byte counts near it cannot overflow.
+	maxBodySizeLimit = 1 << 50
 	// Long enough for a slow mobile client to send its headers, short enough
 	// that a slowloris holds a connection for half a minute at most.
 	defaultReadTimeout  = 30 * time.Second
@@ -148,6 +151,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		return cfg, usagef("invalid --port %d: want 0 to 65535", cfg.port)
 	}
 	size, err := parseSize(*maxBody)
+	if err == nil && size > maxBodySizeLimit {
+		err = fmt.Errorf("at most %d bytes (1024 TiB)", int64(maxBodySizeLimit))
+	}
 	if err != nil {
 		return cfg, usagef("invalid --max-body-size %q: %v", *maxBody, err)
 	}

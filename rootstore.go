@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 )
 
 // rootStore keeps files in a directory. Every operation goes through
@@ -28,7 +29,9 @@ func newRootStore(root *os.Root) *rootStore {
 
 // Open implements store.
 func (s *rootStore) Open(name string) (io.ReadSeekCloser, fileInfo, error) {
-	f, err := s.root.Open(name)
+	// O_NONBLOCK: opening a FIFO for reading would otherwise wait for a
+	// writer, holding a thread for good. Regular files ignore the flag.
+	f, err := s.root.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fileInfo{}, err
 	}
@@ -49,30 +52,25 @@ func infoOf(fi fs.FileInfo) fileInfo {
 }
 
 // Write implements store: the body goes to a temporary file beside the
-// target, is synced, then renamed over it. Rename is atomic within a
-// directory, so readers and concurrent writers see one whole body.
-func (s *rootStore) Write(name string, body io.Reader) (created bool, err error) {
+// target, is synced, then linked or renamed over it, and the directory is
+// synced so that the answer survives a power cut. Readers and concurrent
+// writers see one whole body; a failed write, a panic included, leaves
+// neither the temporary file nor a parent directory it created.
+func (s *rootStore) Write(name string, body io.Reader, onlyIfAbsent bool) (created bool, err error) {
 	dir := path.Dir(name)
 	tmp := path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
-	f, err := s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if errors.Is(err, fs.ErrNotExist) && dir != "." {
-		// Create missing parents only when needed: MkdirAll walks the
-		// whole path, which costs an upload to an existing directory
-		// several system calls.
-		if err := s.root.MkdirAll(dir, 0o755); err != nil {
-			return false, err
-		}
-		f, err = s.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	}
+	f, newDirs, err := s.createTemp(tmp)
 	if err != nil {
 		return false, err
 	}
 	s.track(tmp)
 	defer s.untrack(tmp)
+	done := false
 	defer func() {
-		if err != nil {
+		if !done {
 			f.Close()
 			_ = s.root.Remove(tmp)
+			s.removeDirs(newDirs)
 		}
 	}()
 
@@ -90,17 +88,111 @@ func (s *rootStore) Write(name string, body io.Reader) (created bool, err error)
 	if err = f.Close(); err != nil {
 		return false, err
 	}
-	fi, statErr := s.root.Lstat(name)
-	switch {
-	case statErr == nil && fi.IsDir():
-		return false, fmt.Errorf("write %s: %w", name, errConflict)
-	case errors.Is(statErr, fs.ErrNotExist):
-		created = true
-	}
-	if err = s.root.Rename(tmp, name); err != nil {
+	if created, err = s.commit(tmp, name, onlyIfAbsent); err != nil {
 		return false, err
 	}
+	done = true
+	s.syncDirs(dir, len(newDirs))
 	return created, nil
+}
+
+// createTemp creates the upload's temporary file. Missing parents are
+// created only when needed (MkdirAll would cost an upload to an existing
+// directory several system calls), and reported so that a failed write
+// can remove them. A DELETE of a parent may race the create, so it is
+// tried again, a bounded number of times.
+func (s *rootStore) createTemp(tmp string) (f *os.File, newDirs []string, err error) {
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+	for range 3 {
+		f, err = s.root.OpenFile(tmp, flags, 0o644)
+		if !errors.Is(err, fs.ErrNotExist) || path.Dir(tmp) == "." {
+			break
+		}
+		made, mkErr := s.mkdirs(path.Dir(tmp))
+		newDirs = append(newDirs, made...)
+		if mkErr != nil {
+			err = mkErr
+			break
+		}
+	}
+	if err != nil {
+		s.removeDirs(newDirs)
+		return nil, nil, err
+	}
+	return f, newDirs, nil
+}
+
+// mkdirs creates dir and its missing parents, top down, and returns the
+// ones it created.
+func (s *rootStore) mkdirs(dir string) (made []string, err error) {
+	for i := 0; i <= len(dir); i++ {
+		if i < len(dir) && dir[i] != '/' {
+			continue
+		}
+		err := s.root.Mkdir(dir[:i], 0o755)
+		switch {
+		case err == nil:
+			made = append(made, dir[:i])
+		case !errors.Is(err, fs.ErrExist):
+			return made, err
+		}
+	}
+	return made, nil
+}
+
+// removeDirs removes the directories a failed write created, deepest
+// first. One that another writer has meanwhile put something in stays.
+func (s *rootStore) removeDirs(dirs []string) {
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = s.root.Remove(dirs[i])
+	}
+}
+
+// commit gives the synced temporary file its name. Whether the name was
+// created or replaced is decided by the kernel, not by an earlier look:
+// a hard link fails when the name exists, so of two writers creating one
+// name exactly one is told it created it. Where hard links are not
+// supported, a look before the rename decides.
+func (s *rootStore) commit(tmp, name string, onlyIfAbsent bool) (created bool, err error) {
+	err = s.root.Link(tmp, name)
+	switch {
+	case err == nil:
+		// Should the temporary name outlive this, it is never served and
+		// the next start removes it; the write itself has succeeded.
+		_ = s.root.Remove(tmp)
+		return true, nil
+	case errors.Is(err, fs.ErrExist):
+		if onlyIfAbsent {
+			return false, fmt.Errorf("create %s: %w", name, errExists)
+		}
+	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK):
+		if _, statErr := s.root.Lstat(name); errors.Is(statErr, fs.ErrNotExist) {
+			created = true
+		} else if onlyIfAbsent {
+			return false, fmt.Errorf("create %s: %w", name, errExists)
+		}
+	default:
+		return false, err
+	}
+	// rename(2) refuses to put a file over a directory (EISDIR: 409).
+	return created, s.root.Rename(tmp, name)
+}
+
+// syncDirs syncs dir and, when the write created directories, the
+// parents that gained an entry, so that a power cut cannot lose a name
+// that was answered 201 or 204. Its errors are not the write's: the new
+// name is in place and cannot be taken back.
+func (s *rootStore) syncDirs(dir string, newDirs int) {
+	for range newDirs + 1 {
+		if d, err := s.root.Open(dir); err == nil {
+			_ = d.Sync()
+			d.Close()
+		}
+		if dir == "." {
+			return
+		}
+		dir = path.Dir(dir)
+	}
 }
 
 // copyBuffers recycles upload copy buffers: a 64 KiB buffer per upload

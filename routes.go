@@ -197,8 +197,9 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 
 // expect decides an `Expect: 100-continue` request from its headers alone,
 // so that a client is refused before it sends a body we would throw away.
+// It refuses what serve would refuse, in the same order.
 func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
-	if reason := badFraming(&ctx.Request.Header); reason != "" {
+	if reason := malformed(ctx, ctx.Request.URI().PathOriginal()); reason != "" {
 		writeError(ctx, fasthttp.StatusBadRequest, reason)
 		h.log.request(ctx)
 		return fasthttp.StatusBadRequest
@@ -211,7 +212,8 @@ func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
 }
 
 // refuseWrite writes the first refusal that applies to a write request, in
-// the contract's order (401, 403, 400, 413), and returns its status; 0
+// the contract's order (401, 403, 400, 413, then 412 for a failed
+// If-Match or If-None-Match), and returns its status; 0
 // means go ahead, with name the resolved path. Reads and other paths are
 // never refused here.
 func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int) {
@@ -228,11 +230,14 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int
 		writeError(ctx, fasthttp.StatusForbidden, "server is read-only")
 	default:
 		name, err := resolvePath(string(filesTail(ctx)))
-		if err != nil {
+		switch {
+		case err != nil:
 			writeError(ctx, fasthttp.StatusBadRequest, "bad path")
-		} else if int64(ctx.Request.Header.ContentLength()) > h.maxBody {
+		case int64(ctx.Request.Header.ContentLength()) > h.maxBody:
 			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		} else {
+		case h.files.preconditionFailed(&ctx.Request.Header, name):
+			writeError(ctx, fasthttp.StatusPreconditionFailed, "precondition failed")
+		default:
 			return name, 0
 		}
 	}
