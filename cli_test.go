@@ -183,7 +183,6 @@ func TestUsageErrors(t *testing.T) {
 		args   []string // after --host 127.0.0.1 --port 0 --directory root
 		env    []string
 		wantIn string // the one-line reason names what is wrong
-		bug    string // a known bug: the case is skipped with this reason
 	}{
 		{name: "unknown flag", args: []string{"--bogus"}, wantIn: "bogus"},
 		{name: "unknown shorthand", args: []string{"-z"}, wantIn: "z"},
@@ -219,9 +218,6 @@ func TestUsageErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if tt.bug != "" {
-				t.Skip("BUG: " + tt.bug)
-			}
 			// Host and port make a wrongly accepted value start a server that
 			// runBinary reports after 10s, rather than fail on a busy port.
 			args := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, tt.args...)

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -25,19 +24,6 @@ import (
 // Fault tests: timeouts, slow clients, malformed requests, Expect and a
 // full or read-only disk, all against the real binary over loopback TCP.
 // Helpers here start with fx so they cannot collide with other test files.
-
-// knownBugs runs the tests of known server bugs instead of skipping them.
-var knownBugs = flag.Bool("known-bugs", false, "run the tests that expose known server bugs instead of skipping them")
-
-// fxBug skips a test that exposes a known server bug (listed in the test
-// report) unless -known-bugs is given, so that CI stays green until it is
-// fixed.
-func fxBug(t testing.TB, desc string) {
-	t.Helper()
-	if !*knownBugs {
-		t.Skip("BUG: " + desc + " (run with -known-bugs to see it fail)")
-	}
-}
 
 // fxIOTimeout bounds every single socket operation of these tests.
 const fxIOTimeout = 10 * time.Second
@@ -595,7 +581,6 @@ func TestFaultMalformedRequests(t *testing.T) {
 		want   []int      // acceptable statuses; nil: any
 		conn   fxConnWant // what happens to the connection afterwards
 		noFile string     // a name under the root that must not exist afterwards
-		bug    string     // a known server bug this case exposes: skip it
 		check  func(t *testing.T, r *fxResp)
 	}{
 		{
@@ -726,9 +711,6 @@ func TestFaultMalformedRequests(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if tt.bug != "" {
-				fxBug(t, tt.bug)
-			}
 			c := fxDial(t, p)
 			c.send(tt.raw)
 			method, _, _ := strings.Cut(tt.raw, " ")

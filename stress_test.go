@@ -507,8 +507,6 @@ func soakOp(client *http.Client, p *serverProc, s *soakSlot, rng *rand.Rand, poo
 			mismatch("HEAD %s: %v", s.path, err)
 		case len(body) > 0:
 			mismatch("HEAD %s: got a %d-byte body", s.path, len(body))
-		case s.exists && len(s.body) == 0 && status == 200 && h.Get("Content-Length") == "" && !*knownBugs:
-			// Known bug, see TestStressHeadEmptyFile.
 		case s.exists && (status != 200 || h.Get("Content-Length") != strconv.Itoa(len(s.body))):
 			mismatch("HEAD %s: got %d with Content-Length %q, want 200 with %d", s.path, status, h.Get("Content-Length"), len(s.body))
 		case !s.exists && status != 404:
