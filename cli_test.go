@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"flag"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,87 +20,6 @@ import (
 var update = flag.Bool("update", false, "rewrite testdata/help.golden from the binary's --help output")
 
 const wantVersionLine = "httpbox " + testVersion + " (abc1234, 2026-01-02)"
-
-// wireResponse is one HTTP response read off a raw TCP connection.
-type wireResponse struct {
-	status int
-	header http.Header
-	body   string
-}
-
-// wireDial opens a TCP connection to addr that is closed when the test ends.
-func wireDial(t testing.TB, addr string) net.Conn {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatalf("dial %s: %v", addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-// wireRead reads one response to a request of the given method from br,
-// giving up after 10s.
-func wireRead(t testing.TB, c net.Conn, br *bufio.Reader, method string) wireResponse {
-	t.Helper()
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(br, &http.Request{Method: method})
-	if err != nil {
-		t.Fatalf("read response to %s: %v", method, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatalf("read body of response to %s: %v", method, err)
-	}
-	return wireResponse{status: resp.StatusCode, header: resp.Header, body: string(b)}
-}
-
-// wireRequest sends one request on a fresh connection (Connection: close) and
-// returns the response. headers are full "Name: value" lines. A body is
-// sent with its Content-Length, from a goroutine, so that a server that
-// answers before reading it (413) cannot deadlock the test.
-func wireRequest(t testing.TB, addr, method, target string, headers []string, body string) wireResponse {
-	t.Helper()
-	c := wireDial(t, addr)
-	var head strings.Builder
-	fmt.Fprintf(&head, "%s %s HTTP/1.1\r\nHost: test\r\nConnection: close\r\n", method, target)
-	for _, h := range headers {
-		head.WriteString(h + "\r\n")
-	}
-	if body != "" || method == http.MethodPost || method == http.MethodPut {
-		fmt.Fprintf(&head, "Content-Length: %d\r\n", len(body))
-	}
-	head.WriteString("\r\n")
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	go func() { _, _ = io.WriteString(c, head.String()+body) }()
-	return wireRead(t, c, bufio.NewReader(c), method)
-}
-
-// pollUntil polls cond every 20ms for up to d and reports whether it held.
-func pollUntil(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-// writeTestFile creates a file with content for a test, failing it on error.
-func writeTestFile(t testing.TB, name, content string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestVersion(t *testing.T) {
 	t.Parallel()
@@ -168,11 +84,11 @@ func TestUsageErrors(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	regular := filepath.Join(dir, "regular")
-	writeTestFile(t, regular, "x")
+	writeTree(t, dir, "regular", []byte("x"))
 	emptyToken := filepath.Join(dir, "empty-token")
-	writeTestFile(t, emptyToken, "")
+	writeTree(t, dir, "empty-token", nil)
 	blankToken := filepath.Join(dir, "blank-token")
-	writeTestFile(t, blankToken, " \n\t\n")
+	writeTree(t, dir, "blank-token", []byte(" \n\t\n"))
 	root := filepath.Join(dir, "root")
 	if err := os.Mkdir(root, 0o755); err != nil {
 		t.Fatal(err)
@@ -273,10 +189,10 @@ func TestMaxBodySizeForms(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), "-q", "--max-body-size", tt.size)
 			if tt.send {
-				if r := wireRequest(t, p.addr, "POST", "/files/at-limit", nil, strings.Repeat("a", tt.limit)); r.status != 201 {
+				if r := request(t, p, "POST", "/files/at-limit", nil, strings.Repeat("a", tt.limit)); r.status != 201 {
 					t.Errorf("POST of %d bytes: got %d, want 201", tt.limit, r.status)
 				}
-				if r := wireRequest(t, p.addr, "POST", "/files/over-limit", nil, strings.Repeat("a", tt.limit+1)); r.status != 413 {
+				if r := request(t, p, "POST", "/files/over-limit", nil, strings.Repeat("a", tt.limit+1)); r.status != 413 {
 					t.Errorf("POST of %d bytes: got %d, want 413", tt.limit+1, r.status)
 				}
 				if _, err := os.Stat(filepath.Join(p.root, "over-limit")); err == nil {
@@ -290,17 +206,17 @@ func TestMaxBodySizeForms(t *testing.T) {
 				length     int
 				wantStatus string
 			}{{tt.limit, "100"}, {tt.limit + 1, "413"}} {
-				conn := wireDial(t, p.addr)
-				fmt.Fprintf(conn, "PUT /files/big HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", c.length)
-				_ = conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-				line, err := bufio.NewReader(conn).ReadString('\n')
+				conn := dialRaw(t, p)
+				conn.send(fmt.Sprintf("PUT /files/big HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", c.length))
+				_ = conn.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				line, err := conn.br.ReadString('\n')
 				if err != nil {
 					t.Fatalf("Content-Length %d: reading status line: %v", c.length, err)
 				}
 				if f := strings.Fields(line); len(f) < 2 || f[1] != c.wantStatus {
 					t.Errorf("Content-Length %d: got %q, want status %s", c.length, strings.TrimSpace(line), c.wantStatus)
 				}
-				conn.Close()
+				conn.c.Close()
 			}
 		})
 	}
@@ -312,7 +228,7 @@ func TestStartupLine(t *testing.T) {
 	if err := os.Mkdir(filepath.Join(parent, "rel"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	writeTestFile(t, filepath.Join(parent, "rel", "f"), "in rel")
+	writeTree(t, parent, "rel/f", []byte("in rel"))
 	p := startBinaryCmd(t, "rel", func(cmd *exec.Cmd) { cmd.Dir = parent })
 	line, _, _ := strings.Cut(p.stderr.String(), "\n")
 
@@ -331,15 +247,16 @@ func TestStartupLine(t *testing.T) {
 	if got := m[2]; got != filepath.Join(parent, "rel") && got != filepath.Join(realParent, "rel") {
 		t.Errorf("start-up line %q: got root %q, want %q", line, got, filepath.Join(parent, "rel"))
 	}
-	if r := wireRequest(t, p.addr, "GET", "/files/f", nil, ""); r.status != 200 || r.body != "in rel" {
+	if r := request(t, p, "GET", "/files/f", nil, ""); r.status != 200 || string(r.body) != "in rel" {
 		t.Errorf("GET /files/f: got %d %q, want 200 %q", r.status, r.body, "in rel")
 	}
 }
 
 func TestToken(t *testing.T) {
 	t.Parallel()
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeTestFile(t, tokenFile, "secret\n") // as `echo secret > token` leaves it
+	tokenDir := t.TempDir()
+	tokenFile := filepath.Join(tokenDir, "token")
+	writeTree(t, tokenDir, "token", []byte("secret\n")) // as `echo secret > token` leaves it
 	tests := []struct {
 		name string
 		args []string
@@ -360,7 +277,7 @@ func TestToken(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
-			writeTestFile(t, filepath.Join(root, "pre"), "pre")
+			writeTree(t, root, "pre", []byte("pre"))
 			p := startBinaryCmd(t, root, func(cmd *exec.Cmd) { cmd.Env = append(cmd.Env, tt.env...) }, append([]string{"-q"}, tt.args...)...)
 
 			for _, auth := range tt.bad {
@@ -371,7 +288,7 @@ func TestToken(t *testing.T) {
 				for _, w := range []struct{ method, path, body string }{
 					{"POST", "/files/new", "new"}, {"PUT", "/files/pre", "changed"}, {"DELETE", "/files/pre", ""},
 				} {
-					r := wireRequest(t, p.addr, w.method, w.path, hdr, w.body)
+					r := request(t, p, w.method, w.path, hdr, w.body)
 					if r.status != 401 {
 						t.Errorf("%s %s with Authorization %q: got %d, want 401", w.method, w.path, auth, r.status)
 					}
@@ -386,7 +303,7 @@ func TestToken(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 				t.Errorf("after refused writes: new exists, want it absent")
 			}
-			if r := wireRequest(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
+			if r := request(t, p, "GET", "/files/pre", nil, ""); r.status != 200 || string(r.body) != "pre" {
 				t.Errorf("GET without a token: got %d %q, want 200 %q", r.status, r.body, "pre")
 			}
 
@@ -400,7 +317,7 @@ func TestToken(t *testing.T) {
 				{"PUT", "/files/pre", "changed", 204},
 				{"DELETE", "/files/new", "", 204},
 			} {
-				if r := wireRequest(t, p.addr, w.method, w.path, hdr, w.body); r.status != w.want {
+				if r := request(t, p, w.method, w.path, hdr, w.body); r.status != w.want {
 					t.Errorf("%s %s with the right token: got %d, want %d", w.method, w.path, r.status, w.want)
 				}
 			}
@@ -408,7 +325,7 @@ func TestToken(t *testing.T) {
 				t.Errorf("after PUT with the right token: got pre = %q (%v), want %q", b, err, "changed")
 			}
 			// Auth schemes are case-insensitive (RFC 9110 section 11.1).
-			if r := wireRequest(t, p.addr, "DELETE", "/files/pre", []string{"Authorization: bearer " + tt.good}, ""); r.status != 204 {
+			if r := request(t, p, "DELETE", "/files/pre", []string{"Authorization: bearer " + tt.good}, ""); r.status != 204 {
 				t.Errorf("DELETE with scheme %q: got %d, want 204", "bearer", r.status)
 			}
 		})
@@ -418,7 +335,7 @@ func TestToken(t *testing.T) {
 func TestReadOnly(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTestFile(t, filepath.Join(root, "pre"), "pre")
+	writeTree(t, root, "pre", []byte("pre"))
 	p := startBinary(t, root, "-q", "--read-only")
 	for _, w := range []struct{ method, path, body string }{
 		{"POST", "/files/new", "new"},
@@ -427,7 +344,7 @@ func TestReadOnly(t *testing.T) {
 		{"POST", "/files/pre", "changed"},
 		{"DELETE", "/files/pre", ""},
 	} {
-		if r := wireRequest(t, p.addr, w.method, w.path, nil, w.body); r.status != 403 {
+		if r := request(t, p, w.method, w.path, nil, w.body); r.status != 403 {
 			t.Errorf("%s %s: got %d, want 403", w.method, w.path, r.status)
 		}
 	}
@@ -437,18 +354,19 @@ func TestReadOnly(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "new")); err == nil {
 		t.Errorf("after refused writes: new exists, want it absent")
 	}
-	if r := wireRequest(t, p.addr, "GET", "/files/pre", nil, ""); r.status != 200 || r.body != "pre" {
+	if r := request(t, p, "GET", "/files/pre", nil, ""); r.status != 200 || string(r.body) != "pre" {
 		t.Errorf("GET /files/pre: got %d %q, want 200 %q", r.status, r.body, "pre")
 	}
-	if r := wireRequest(t, p.addr, "HEAD", "/files/pre", nil, ""); r.status != 200 || r.header.Get("Content-Length") != "3" {
+	if r := request(t, p, "HEAD", "/files/pre", nil, ""); r.status != 200 || r.header.Get("Content-Length") != "3" {
 		t.Errorf("HEAD /files/pre: got %d with Content-Length %q, want 200 with 3", r.status, r.header.Get("Content-Length"))
 	}
 }
 
 func TestRefusalOrder(t *testing.T) {
 	t.Parallel()
-	tokenFile := filepath.Join(t.TempDir(), "token")
-	writeTestFile(t, tokenFile, "secret\n")
+	tokenDir := t.TempDir()
+	tokenFile := filepath.Join(tokenDir, "token")
+	writeTree(t, tokenDir, "token", []byte("secret\n"))
 	// Both limit bodies to 10 bytes; every request below breaks several rules.
 	readOnly := startBinary(t, t.TempDir(), "-q", "--token-file", tokenFile, "--read-only", "--max-body-size", "10")
 	writable := startBinary(t, t.TempDir(), "-q", "--token-file", tokenFile, "--max-body-size", "10")
@@ -486,30 +404,11 @@ func TestRefusalOrder(t *testing.T) {
 			if tt.auth {
 				hdr = []string{auth}
 			}
-			if r := wireRequest(t, tt.srv.addr, tt.method, tt.path, hdr, tt.body); r.status != tt.want {
+			if r := request(t, tt.srv, tt.method, tt.path, hdr, tt.body); r.status != tt.want {
 				t.Errorf("%s %s (token %v, %d-byte body): got %d, want %d", tt.method, tt.path, tt.auth, len(tt.body), r.status, tt.want)
 			}
 		})
 	}
-}
-
-// logLinesAfterStart returns the lines of a server's stderr after the start-up line.
-func logLinesAfterStart(p *serverProc) []string {
-	lines := strings.Split(strings.TrimSuffix(p.stderr.String(), "\n"), "\n")
-	return lines[1:]
-}
-
-// hasFieldsInOrder reports whether line has the given whitespace-separated
-// fields (quotes ignored), in this order, not necessarily adjacent.
-func hasFieldsInOrder(line string, want ...string) bool {
-	fields := strings.Fields(strings.ReplaceAll(line, `"`, " "))
-	i := 0
-	for _, f := range fields {
-		if i < len(want) && f == want[i] {
-			i++
-		}
-	}
-	return i == len(want)
 }
 
 func TestAccessLog(t *testing.T) {
@@ -531,7 +430,7 @@ func TestAccessLog(t *testing.T) {
 		{"PUT", "/files/too-big-expect", "0123456789A", []string{"Expect: 100-continue"}, "413", strconv.Itoa(len("request body too large\n"))},
 	}
 	for _, r := range reqs {
-		if got := wireRequest(t, p.addr, r.method, r.path, r.headers, r.body); strconv.Itoa(got.status) != r.status {
+		if got := request(t, p, r.method, r.path, r.headers, r.body); strconv.Itoa(got.status) != r.status {
 			t.Errorf("%s %s: got %d, want %s", r.method, r.path, got.status, r.status)
 		}
 	}
@@ -564,9 +463,9 @@ func TestAccessLog(t *testing.T) {
 func TestAccessLogMalformedRequest(t *testing.T) {
 	t.Parallel()
 	p := startBinary(t, t.TempDir())
-	c := wireDial(t, p.addr)
-	fmt.Fprint(c, "GET /x HTTP/1.1\r\n\r\n")
-	if r := wireRead(t, c, bufio.NewReader(c), "GET"); r.status != 400 {
+	c := dialRaw(t, p)
+	c.send("GET /x HTTP/1.1\r\n\r\n")
+	if r := c.mustRead("GET"); r.status != 400 {
 		t.Errorf("GET /x without Host: got %d, want 400", r.status)
 	}
 	var lines []string
@@ -594,12 +493,12 @@ func TestShorthandFlags(t *testing.T) {
 	t.Parallel()
 	// -d and -p come after startBinary's long forms, so they win.
 	root := t.TempDir()
-	writeTestFile(t, filepath.Join(root, "f"), "short")
+	writeTree(t, root, "f", []byte("short"))
 	p := startBinary(t, t.TempDir(), "-d", root, "-p", "0", "-q")
 	if m := startLine.FindStringSubmatch(p.stderr.String()); m == nil || m[2] != root {
 		t.Errorf("start-up line %q: want root %s", p.stderr, root)
 	}
-	if r := wireRequest(t, p.addr, "GET", "/files/f", nil, ""); r.status != 200 || r.body != "short" {
+	if r := request(t, p, "GET", "/files/f", nil, ""); r.status != 200 || string(r.body) != "short" {
 		t.Errorf("GET /files/f: got %d %q, want 200 %q", r.status, r.body, "short")
 	}
 }
@@ -610,9 +509,9 @@ func TestQuietNoAccessLog(t *testing.T) {
 		t.Run(flagName, func(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), flagName)
-			wireRequest(t, p.addr, "GET", "/echo/hello", nil, "")
-			wireRequest(t, p.addr, "GET", "/nope", nil, "")
-			wireRequest(t, p.addr, "POST", "/files/x", nil, "abc")
+			request(t, p, "GET", "/echo/hello", nil, "")
+			request(t, p, "GET", "/nope", nil, "")
+			request(t, p, "POST", "/files/x", nil, "abc")
 			// The log is flushed on exit; give the pipe a moment after that.
 			p.signal(t, syscall.SIGTERM)
 			if code := p.wait(t, 5*time.Second); code != 0 {

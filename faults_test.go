@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/sha256"
 	"errors"
@@ -16,194 +15,12 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
 
 // Fault tests: timeouts, slow clients, malformed requests, Expect and a
 // full or read-only disk, all against the real binary over loopback TCP.
-// Helpers here start with fx so they cannot collide with other test files.
-
-// fxIOTimeout bounds every single socket operation of these tests.
-const fxIOTimeout = 10 * time.Second
-
-// fxConn is a raw client connection with a buffered reader.
-type fxConn struct {
-	t  testing.TB
-	c  net.Conn
-	br *bufio.Reader
-}
-
-// fxDial opens a raw TCP connection to the server; it is closed when the
-// test ends.
-func fxDial(t testing.TB, p *serverProc) *fxConn {
-	t.Helper()
-	return fxDialWith(t, p, &net.Dialer{Timeout: fxIOTimeout})
-}
-
-func fxDialWith(t testing.TB, p *serverProc, d *net.Dialer) *fxConn {
-	t.Helper()
-	c, err := d.Dial("tcp", p.addr)
-	if err != nil {
-		select {
-		case <-p.done:
-			t.Fatalf("dial %s: %v: the server exited (%v); stderr:\n%s", p.addr, err, p.err, p.stderr)
-		default:
-		}
-		t.Fatalf("dial %s: %v", p.addr, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return &fxConn{t: t, c: c, br: bufio.NewReaderSize(c, 64<<10)}
-}
-
-// fxSmallRcvBuf is a Dialer whose sockets get a small receive buffer, so that
-// a client that stops reading stalls the server quickly.
-func fxSmallRcvBuf(size int) *net.Dialer {
-	return &net.Dialer{
-		Timeout: fxIOTimeout,
-		Control: func(_, _ string, rc syscall.RawConn) error {
-			var serr error
-			err := rc.Control(func(fd uintptr) {
-				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF, size)
-			})
-			return errors.Join(err, serr)
-		},
-	}
-}
-
-// send writes s, failing the test if the write does not complete in time.
-func (c *fxConn) send(s string) {
-	c.t.Helper()
-	if err := c.trySend(s); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *fxConn) trySend(s string) error {
-	_ = c.c.SetWriteDeadline(time.Now().Add(fxIOTimeout))
-	_, err := io.WriteString(c.c, s)
-	return err
-}
-
-// fxResp is a response read off a raw connection, body included.
-type fxResp struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// read reads one response to a request with the given method (HEAD has no
-// body), allowing wait for all of it.
-func (c *fxConn) read(method string, wait time.Duration) (*fxResp, error) {
-	_ = c.c.SetReadDeadline(time.Now().Add(wait))
-	resp, err := http.ReadResponse(c.br, &http.Request{Method: method})
-	if err != nil {
-		return nil, err
-	}
-	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, fmt.Errorf("reading body of %d response: %w", resp.StatusCode, err)
-	}
-	return &fxResp{status: resp.StatusCode, header: resp.Header, body: body}, nil
-}
-
-// mustRead is read that fails the test on error.
-func (c *fxConn) mustRead(method string) *fxResp {
-	c.t.Helper()
-	r, err := c.read(method, fxIOTimeout)
-	if err != nil {
-		c.t.Fatalf("reading %s response: %v", method, err)
-	}
-	return r
-}
-
-// rest reads whatever the server still sends for up to wait and reports
-// whether the server closed the connection (EOF or reset) in that time.
-func (c *fxConn) rest(wait time.Duration) (data []byte, closed bool) {
-	_ = c.c.SetReadDeadline(time.Now().Add(wait))
-	data, err := io.ReadAll(c.br)
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return data, false
-	}
-	return data, true // io.ReadAll returns nil at EOF; anything else is a reset
-}
-
-// fxGet sends one GET on a fresh connection and returns the response.
-func fxGet(t testing.TB, p *serverProc, path string) *fxResp {
-	t.Helper()
-	c := fxDial(t, p)
-	defer c.c.Close()
-	c.send("GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-	return c.mustRead(http.MethodGet)
-}
-
-// fxHealthy checks that the server answers GET /healthz on a new connection.
-func fxHealthy(t testing.TB, p *serverProc) {
-	t.Helper()
-	select {
-	case <-p.done:
-		t.Fatalf("server exited: %v; stderr:\n%s", p.err, p.stderr)
-	default:
-	}
-	if r := fxGet(t, p, "/healthz"); r.status != 200 || string(r.body) != "ok" {
-		t.Fatalf("GET /healthz: got %d %q, want 200 \"ok\"", r.status, r.body)
-	}
-}
-
-// fxPattern returns n deterministic bytes that differ for each seed.
-func fxPattern(seed uint64, n int) []byte {
-	b := make([]byte, n)
-	x := seed*0x9e3779b97f4a7c15 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 7
-		x ^= x << 17
-		b[i] = byte(x >> 24)
-	}
-	return b
-}
-
-// fxWriteFile writes a file under dir, creating parents.
-func fxWriteFile(t testing.TB, dir, name string, data []byte) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// fxTemps lists the upload temporary files anywhere under dir.
-func fxTemps(t testing.TB, dir string) []string {
-	t.Helper()
-	var temps []string
-	_ = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), tempPrefix) {
-			temps = append(temps, p)
-		}
-		return nil
-	})
-	return temps
-}
-
-// fxWaitFDs polls the server's open descriptors until they are at most
-// want, for up to d; it returns the last count seen.
-func fxWaitFDs(t testing.TB, p *serverProc, want int, d time.Duration) int {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for {
-		n := openFDs(t, p.cmd.Process.Pid)
-		if n <= want || time.Now().After(deadline) {
-			return n
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 func TestFaultTimeouts(t *testing.T) {
 	// The subtests mostly sleep, so they run side by side, each against its
@@ -211,7 +28,7 @@ func TestFaultTimeouts(t *testing.T) {
 	t.Run("slow headers are cut off", func(t *testing.T) {
 		t.Parallel()
 		p := startBinary(t, t.TempDir(), "--read-timeout", "1s")
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		start := time.Now()
 		c.send("GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ")
 		stop := make(chan struct{})
@@ -230,7 +47,7 @@ func TestFaultTimeouts(t *testing.T) {
 				}
 			}
 		}()
-		data, closed := c.rest(fxIOTimeout)
+		data, closed := c.rest(ioTimeout)
 		took := time.Since(start)
 		if !closed {
 			t.Fatalf("connection still open after %v of slow headers with --read-timeout 1s", took)
@@ -241,7 +58,7 @@ func TestFaultTimeouts(t *testing.T) {
 		if len(data) > 0 && !bytes.HasPrefix(data, []byte("HTTP/1.1 408 ")) && !bytes.HasPrefix(data, []byte("HTTP/1.1 400 ")) {
 			t.Errorf("got reply %q, want none, 408 or 400", firstLine(data))
 		}
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 
 	// A slow but steady upload: 8 chunks of 16 KiB, one every 500 ms, 4 s
@@ -256,8 +73,8 @@ func TestFaultTimeouts(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
 			p := startBinary(t, root, "--read-timeout", "1s")
-			want := fxPattern(7, chunk*chunks)
-			c := fxDial(t, p)
+			want := pattern(7, chunk*chunks)
+			c := dialRaw(t, p)
 			start := time.Now()
 			if chunked {
 				c.send("PUT /files/slow HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
@@ -277,7 +94,7 @@ func TestFaultTimeouts(t *testing.T) {
 			if chunked {
 				c.send("0\r\n\r\n")
 			}
-			r, err := c.read(http.MethodPut, fxIOTimeout)
+			r, err := c.read(http.MethodPut, ioTimeout)
 			if err != nil {
 				t.Fatalf("upload of %v: no response: %v", time.Since(start), err)
 			}
@@ -288,7 +105,7 @@ func TestFaultTimeouts(t *testing.T) {
 			if err != nil || !bytes.Equal(got, want) {
 				t.Fatalf("stored file: got %d bytes (err %v), want the %d bytes sent", len(got), err, len(want))
 			}
-			if g := fxGet(t, p, "/files/slow"); g.status != 200 || !bytes.Equal(g.body, want) {
+			if g := getRaw(t, p, "/files/slow"); g.status != 200 || !bytes.Equal(g.body, want) {
 				t.Fatalf("GET after slow upload: got %d, %d bytes, want 200 and the %d bytes sent", g.status, len(g.body), len(want))
 			}
 		})
@@ -305,15 +122,15 @@ func TestFaultTimeouts(t *testing.T) {
 			t.Parallel()
 			root := t.TempDir()
 			p := startBinary(t, root, "--read-timeout", "1s")
-			part := string(fxPattern(8, chunk))
-			c := fxDial(t, p)
+			part := string(pattern(8, chunk))
+			c := dialRaw(t, p)
 			if chunked {
 				c.send("PUT /files/stalled HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n" + strconv.FormatInt(chunk, 16) + "\r\n" + part + "\r\n")
 			} else {
 				c.send("PUT /files/stalled HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(4*chunk) + "\r\n\r\n" + part)
 			}
 			start := time.Now()
-			data, closed := c.rest(fxIOTimeout)
+			data, closed := c.rest(ioTimeout)
 			took := time.Since(start)
 			if !closed {
 				t.Fatalf("upload stalled for %v with --read-timeout 1s: connection still open", took)
@@ -325,30 +142,26 @@ func TestFaultTimeouts(t *testing.T) {
 				t.Errorf("got reply %q, want none, 408 or 400", firstLine(data))
 			}
 			// The server may still be cleaning up as the connection closes.
-			deadline := time.Now().Add(3 * time.Second)
-			for len(fxTemps(t, root)) > 0 && time.Now().Before(deadline) {
-				time.Sleep(50 * time.Millisecond)
-			}
-			if temps := fxTemps(t, root); len(temps) > 0 {
-				t.Errorf("temporary files left by the stalled upload: %v", temps)
+			if !pollUntil(3*time.Second, func() bool { return len(tempFiles(t, root)) == 0 }) {
+				t.Errorf("temporary files left by the stalled upload: %v", tempFiles(t, root))
 			}
 			if _, err := os.Lstat(filepath.Join(root, "stalled")); !errors.Is(err, fs.ErrNotExist) {
 				t.Errorf("stalled upload created its file (err %v), want it absent", err)
 			}
-			fxHealthy(t, p)
+			assertHealthy(t, p)
 		})
 	}
 
 	t.Run("idle keep-alive connection is closed", func(t *testing.T) {
 		t.Parallel()
 		p := startBinary(t, t.TempDir(), "--idle-timeout", "1s")
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
 		if r := c.mustRead(http.MethodGet); r.status != 200 {
 			t.Fatalf("GET /healthz: got %d, want 200", r.status)
 		}
 		start := time.Now()
-		data, closed := c.rest(fxIOTimeout)
+		data, closed := c.rest(ioTimeout)
 		took := time.Since(start)
 		if !closed {
 			t.Fatalf("idle connection still open after %v with --idle-timeout 1s", took)
@@ -365,13 +178,13 @@ func TestFaultTimeouts(t *testing.T) {
 		t.Parallel()
 		root := t.TempDir()
 		const size = 64 << 20
-		fxWriteFile(t, root, "big", fxPattern(3, size))
+		writeTree(t, root, "big", pattern(3, size))
 		p := startBinary(t, root, "--write-timeout", "1s")
 		pid := p.cmd.Process.Pid
 		base := openFDs(t, pid) // before any connection
-		c := fxDialWith(t, p, fxSmallRcvBuf(32<<10))
+		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
 		c.send("GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
-		_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
 		resp, err := http.ReadResponse(c.br, &http.Request{Method: http.MethodGet})
 		if err != nil {
 			t.Fatal(err)
@@ -385,14 +198,14 @@ func TestFaultTimeouts(t *testing.T) {
 		stalled := time.Now()
 		// Stop reading. The server must give up within write-timeout (plus
 		// its 2 s lingering close), and its descriptor count come back.
-		if n := fxWaitFDs(t, p, base, 12*time.Second); n > base {
+		if n := waitFDs(t, p, base, 12*time.Second); n > base {
 			t.Fatalf("server still has %d fds (baseline %d) %v after the client stopped reading", n, base, time.Since(stalled))
 		}
 		took := time.Since(stalled)
 		t.Logf("server let go of the stalled connection after %v", took)
 		// Resuming, the client gets what was in flight, then EOF or reset:
 		// never the whole file.
-		_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
 		n, err := io.Copy(io.Discard, resp.Body)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -404,7 +217,7 @@ func TestFaultTimeouts(t *testing.T) {
 		if openFDs(t, pid) > base {
 			t.Errorf("fds above baseline %d at the end", base)
 		}
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 
 	// The same for responses sent from memory (a small, cached file):
@@ -412,11 +225,11 @@ func TestFaultTimeouts(t *testing.T) {
 	t.Run("stalled reader of pipelined responses is disconnected", func(t *testing.T) {
 		t.Parallel()
 		root := t.TempDir()
-		fxWriteFile(t, root, "small", fxPattern(4, 60<<10))
+		writeTree(t, root, "small", pattern(4, 60<<10))
 		p := startBinary(t, root, "--write-timeout", "1s", "--quiet")
 		pid := p.cmd.Process.Pid
 		base := openFDs(t, pid)
-		c := fxDialWith(t, p, fxSmallRcvBuf(32<<10))
+		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
 		go func() { // 64 MiB of answers asked for; the writes stop when the server stops reading
 			req := strings.Repeat("GET /files/small HTTP/1.1\r\nHost: x\r\n\r\n", 64)
 			for range 16 {
@@ -427,11 +240,11 @@ func TestFaultTimeouts(t *testing.T) {
 		}()
 		time.Sleep(200 * time.Millisecond)
 		start := time.Now()
-		if n := fxWaitFDs(t, p, base, 12*time.Second); n > base {
+		if n := waitFDs(t, p, base, 12*time.Second); n > base {
 			t.Fatalf("server still has %d fds (baseline %d) %v after the client stopped reading", n, base, time.Since(start))
 		}
 		t.Logf("server let go of the stalled connection after %v", time.Since(start))
-		_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
 		n, err := io.Copy(io.Discard, c.br)
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
@@ -440,20 +253,20 @@ func TestFaultTimeouts(t *testing.T) {
 		if n >= 16*64*60<<10 {
 			t.Fatalf("stalled client still received all %d bytes", n)
 		}
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 
 	t.Run("slow steady download completes", func(t *testing.T) {
 		t.Parallel()
 		root := t.TempDir()
 		const size = 8 << 20
-		want := fxPattern(5, size)
-		fxWriteFile(t, root, "eight", want)
+		want := pattern(5, size)
+		writeTree(t, root, "eight", want)
 		p := startBinary(t, root, "--write-timeout", "1s")
-		c := fxDialWith(t, p, fxSmallRcvBuf(64<<10))
+		c := dialRawWith(t, p, smallRcvBufDialer(64<<10))
 		start := time.Now()
 		c.send("GET /files/eight HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-		_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
 		resp, err := http.ReadResponse(c.br, &http.Request{Method: http.MethodGet})
 		if err != nil {
 			t.Fatal(err)
@@ -465,7 +278,7 @@ func TestFaultTimeouts(t *testing.T) {
 		var got int64
 		for got < size {
 			time.Sleep(300 * time.Millisecond)
-			_ = c.c.SetReadDeadline(time.Now().Add(fxIOTimeout))
+			_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
 			n, err := io.CopyN(h, resp.Body, 256<<10)
 			got += n
 			if err == io.EOF {
@@ -483,18 +296,12 @@ func TestFaultTimeouts(t *testing.T) {
 	})
 }
 
-// firstLine returns the first line of a reply, for messages.
-func firstLine(b []byte) string {
-	line, _, _ := bytes.Cut(b, []byte("\r\n"))
-	return string(line)
-}
-
 func TestFaultSlowloris(t *testing.T) {
 	p := startBinary(t, t.TempDir(), "--quiet")
 	const slow = 300
-	conns := make([]*fxConn, 0, slow)
+	conns := make([]*rawConn, 0, slow)
 	for range slow {
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n")
 		conns = append(conns, c)
 	}
@@ -524,7 +331,7 @@ func TestFaultSlowloris(t *testing.T) {
 	var lat []time.Duration
 	for range 20 {
 		start := time.Now()
-		r := fxGet(t, p, "/healthz")
+		r := getRaw(t, p, "/healthz")
 		lat = append(lat, time.Since(start))
 		if r.status != 200 || string(r.body) != "ok" {
 			t.Fatalf("GET /healthz during slowloris: got %d %q, want 200 \"ok\"", r.status, r.body)
@@ -554,13 +361,13 @@ func TestFaultSlowloris(t *testing.T) {
 	}
 }
 
-// fxConnWant says what must happen to a connection after a response.
-type fxConnWant int
+// connWant says what must happen to a connection after a response.
+type connWant int
 
 const (
-	fxMayStay fxConnWant = iota // either; if open, the next request must be served
-	fxMustClose
-	fxMustStay
+	mayStay connWant = iota // either; if open, the next request must be served
+	mustClose
+	mustStay
 )
 
 func TestFaultMalformedRequests(t *testing.T) {
@@ -578,71 +385,71 @@ func TestFaultMalformedRequests(t *testing.T) {
 	tests := []struct {
 		name   string
 		raw    string
-		want   []int      // acceptable statuses; nil: any
-		conn   fxConnWant // what happens to the connection afterwards
-		noFile string     // a name under the root that must not exist afterwards
-		check  func(t *testing.T, r *fxResp)
+		want   []int    // acceptable statuses; nil: any
+		conn   connWant // what happens to the connection afterwards
+		noFile string   // a name under the root that must not exist afterwards
+		check  func(t *testing.T, r *rawResp)
 	}{
 		{
 			name: "differing duplicate Content-Length",
 			raw:  "POST /files/dupcl HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 5\r\n\r\nabcde",
-			want: []int{400}, conn: fxMustClose, noFile: "dupcl",
+			want: []int{400}, conn: mustClose, noFile: "dupcl",
 		},
 		{
 			name: "Content-Length and Transfer-Encoding",
 			raw:  "POST /files/clte HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled,
-			want: []int{400}, conn: fxMustClose, noFile: "clte",
+			want: []int{400}, conn: mustClose, noFile: "clte",
 		},
 		{
 			name: "Transfer-Encoding gzip",
 			raw:  "POST /files/tegzip HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\nhello",
-			want: []int{400}, conn: fxMustClose, noFile: "tegzip",
+			want: []int{400}, conn: mustClose, noFile: "tegzip",
 		},
 		{
 			name: "Transfer-Encoding identity",
 			raw:  "POST /files/teid HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: identity\r\n\r\nhello",
-			want: []int{400}, conn: fxMustClose, noFile: "teid",
+			want: []int{400}, conn: mustClose, noFile: "teid",
 		},
 		{
 			name: "Transfer-Encoding on HTTP/1.0",
 			raw:  "POST /files/te10 HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
-			want: []int{400}, conn: fxMustClose, noFile: "te10",
+			want: []int{400}, conn: mustClose, noFile: "te10",
 		},
 		{
 			name: "bad chunk size",
 			raw:  "POST /files/x HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-			want: []int{400}, conn: fxMustClose, noFile: "x",
+			want: []int{400}, conn: mustClose, noFile: "x",
 		},
 		{
 			name: "non-numeric Content-Length",
 			raw:  "POST /files/cl-abc HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\nhello",
-			want: []int{400}, conn: fxMustClose, noFile: "cl-abc",
+			want: []int{400}, conn: mustClose, noFile: "cl-abc",
 		},
 		{
 			name: "space before colon",
 			raw:  "GET /echo/x HTTP/1.1\r\nHost: x\r\nX-Foo : bar\r\n\r\n",
-			want: []int{400}, conn: fxMustClose,
+			want: []int{400}, conn: mustClose,
 		},
 		{
 			name: "HTTP/1.1 without Host",
 			raw:  "GET /echo/x HTTP/1.1\r\n\r\n",
-			want: []int{400}, conn: fxMustClose,
+			want: []int{400}, conn: mustClose,
 		},
 		{
 			name: "20 KiB request line",
 			raw:  "GET /echo/" + strings.Repeat("a", 20<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{414, 431, 400}, conn: fxMustClose,
+			want: []int{414, 431, 400}, conn: mustClose,
 		},
 		{
 			name: "17 KiB of headers",
 			raw:  "GET /echo/x HTTP/1.1\r\nHost: x\r\n" + pad(17<<10) + "\r\n",
-			want: []int{431}, conn: fxMayStay,
+			want: []int{431}, conn: mayStay,
 		},
 		{
 			name: "15 KiB of headers",
 			raw:  "GET /echo/big HTTP/1.1\r\nHost: x\r\n" + pad(15<<10) + "\r\n",
-			want: []int{200}, conn: fxMustStay,
-			check: func(t *testing.T, r *fxResp) {
+			want: []int{200}, conn: mustStay,
+			check: func(t *testing.T, r *rawResp) {
 				if string(r.body) != "big" {
 					t.Errorf("body: got %q, want %q", r.body, "big")
 				}
@@ -651,28 +458,28 @@ func TestFaultMalformedRequests(t *testing.T) {
 		{
 			name: "NUL in path",
 			raw:  "GET /files/a%00b HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{400}, conn: fxMayStay,
+			want: []int{400}, conn: mayStay,
 		},
 		{
 			name: "NUL in path of a write",
 			raw:  "PUT /files/nul%00x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello",
-			want: []int{400}, conn: fxMayStay, noFile: "nul",
+			want: []int{400}, conn: mayStay, noFile: "nul",
 		},
 		{
 			name: "bad percent-escape in echo",
 			raw:  "GET /echo/%zz HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{400}, conn: fxMustClose,
+			want: []int{400}, conn: mustClose,
 		},
 		{
 			name: "bad percent-escape in files",
 			raw:  "GET /files/%G0 HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{400}, conn: fxMustClose,
+			want: []int{400}, conn: mustClose,
 		},
 		{
 			name: "absolute-form target",
 			raw:  "GET http://x/echo/abs HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{200}, conn: fxMustStay,
-			check: func(t *testing.T, r *fxResp) {
+			want: []int{200}, conn: mustStay,
+			check: func(t *testing.T, r *rawResp) {
 				if string(r.body) != "abs" {
 					t.Errorf("body: got %q, want %q", r.body, "abs")
 				}
@@ -681,13 +488,13 @@ func TestFaultMalformedRequests(t *testing.T) {
 		{
 			name: "OPTIONS *",
 			raw:  "OPTIONS * HTTP/1.1\r\nHost: x\r\n\r\n",
-			conn: fxMustStay,
+			conn: mustStay,
 		},
 		{
 			name: "unknown method",
 			raw:  "FOO /echo/x HTTP/1.1\r\nHost: x\r\n\r\n",
-			want: []int{405, 501}, conn: fxMayStay,
-			check: func(t *testing.T, r *fxResp) {
+			want: []int{405, 501}, conn: mayStay,
+			check: func(t *testing.T, r *rawResp) {
 				if r.status == 405 && !strings.Contains(r.header.Get("Allow"), "GET") {
 					t.Errorf("405 with Allow %q, want a list with GET", r.header.Get("Allow"))
 				}
@@ -696,25 +503,25 @@ func TestFaultMalformedRequests(t *testing.T) {
 		{
 			name: "body that looks like a request",
 			raw:  "POST /echo/x HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n" + smuggled,
-			want: []int{405}, conn: fxMayStay,
+			want: []int{405}, conn: mayStay,
 		},
 		{
 			name: "unread body of a refused write",
 			raw:  "PUT /files/%2e%2e/escape HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n" + smuggled,
-			want: []int{400, 403, 404}, conn: fxMayStay,
+			want: []int{400, 403, 404}, conn: mayStay,
 		},
 		{
 			name: "body on GET",
 			raw:  "GET /echo/g HTTP/1.1\r\nHost: x\r\nContent-Length: " + strconv.Itoa(len(smuggled)) + "\r\n\r\n" + smuggled,
-			want: []int{200}, conn: fxMayStay,
+			want: []int{200}, conn: mayStay,
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := fxDial(t, p)
+			c := dialRaw(t, p)
 			c.send(tt.raw)
 			method, _, _ := strings.Cut(tt.raw, " ")
-			r, err := c.read(method, fxIOTimeout)
+			r, err := c.read(method, ioTimeout)
 			if err != nil {
 				t.Fatalf("no response: %v", err)
 			}
@@ -726,7 +533,7 @@ func TestFaultMalformedRequests(t *testing.T) {
 				tt.check(t, r)
 			}
 			switch tt.conn {
-			case fxMustClose:
+			case mustClose:
 				data, closed := c.rest(3 * time.Second)
 				if !closed {
 					t.Errorf("connection still open after %d, want it closed", r.status)
@@ -738,14 +545,14 @@ func TestFaultMalformedRequests(t *testing.T) {
 				// A keep-alive connection must read the next request as a
 				// new request: nothing left over from the last one.
 				if err := c.trySend("GET /echo/next HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
-					if tt.conn == fxMustStay {
+					if tt.conn == mustStay {
 						t.Fatalf("connection closed after %d, want it kept open: %v", r.status, err)
 					}
 					break
 				}
 				next, err := c.read(http.MethodGet, 3*time.Second)
 				switch {
-				case err != nil && tt.conn == fxMustStay:
+				case err != nil && tt.conn == mustStay:
 					t.Errorf("GET /echo/next on the same connection: %v, want 200 \"next\"", err)
 				case err != nil:
 					if data, closed := c.rest(time.Second); !closed || len(data) > 0 {
@@ -760,20 +567,20 @@ func TestFaultMalformedRequests(t *testing.T) {
 					t.Errorf("%s exists after a refused request (err %v), want it absent", tt.noFile, err)
 				}
 			}
-			fxHealthy(t, p)
+			assertHealthy(t, p)
 		})
 	}
 	if strings.Contains(p.stderr.String(), "/echo/smuggled") {
 		t.Errorf("access log shows a smuggled request was served:\n%s", p.stderr)
 	}
-	if temps := fxTemps(t, root); len(temps) > 0 {
+	if temps := tempFiles(t, root); len(temps) > 0 {
 		t.Errorf("temporary files left: %v", temps)
 	}
 
 	// Bare LF line endings: fasthttp waits for CRLF, a known limitation.
 	// All we ask is that the read timeout ends it and nothing crashes.
 	t.Run("bare LF line endings", func(t *testing.T) {
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		start := time.Now()
 		c.send("GET /echo/lf HTTP/1.1\nHost: x\n\n")
 		r, err := c.read(http.MethodGet, 5*time.Second)
@@ -789,7 +596,7 @@ func TestFaultMalformedRequests(t *testing.T) {
 		default:
 			t.Logf("bare-LF request: connection closed after %v (%v)", took, err)
 		}
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 }
 
@@ -800,9 +607,9 @@ func TestFaultExpectContinue(t *testing.T) {
 	}
 	// expectRefused sends only the headers and wants the final status
 	// before any body byte is written.
-	expectRefused := func(t *testing.T, p *serverProc, headers string, want int) *fxResp {
+	expectRefused := func(t *testing.T, p *serverProc, headers string, want int) *rawResp {
 		t.Helper()
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		c.send("PUT /files/e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n" + headers + "\r\n")
 		r, err := c.read(http.MethodPut, 5*time.Second)
 		if err != nil {
@@ -820,7 +627,7 @@ func TestFaultExpectContinue(t *testing.T) {
 	t.Run("over max-body-size", func(t *testing.T) {
 		p := startBinary(t, t.TempDir(), "--max-body-size", "1KiB")
 		expectRefused(t, p, "Content-Length: 4096\r\n", 413)
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 	t.Run("missing token", func(t *testing.T) {
 		p := startBinary(t, t.TempDir(), "--token-file", tokenFile)
@@ -828,17 +635,17 @@ func TestFaultExpectContinue(t *testing.T) {
 		if got := r.header.Get("WWW-Authenticate"); got != "Bearer" {
 			t.Errorf("WWW-Authenticate: got %q, want %q", got, "Bearer")
 		}
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 	t.Run("read-only", func(t *testing.T) {
 		p := startBinary(t, t.TempDir(), "--read-only")
 		expectRefused(t, p, "Content-Length: 5\r\n", 403)
-		fxHealthy(t, p)
+		assertHealthy(t, p)
 	})
 	t.Run("acceptable", func(t *testing.T) {
 		root := t.TempDir()
 		p := startBinary(t, root, "--max-body-size", "1KiB", "--token-file", tokenFile)
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		c.send("PUT /files/e HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nAuthorization: Bearer s3cret\r\nContent-Length: 5\r\n\r\n")
 		_ = c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		line, err := c.br.ReadString('\n')
@@ -858,82 +665,42 @@ func TestFaultExpectContinue(t *testing.T) {
 	})
 }
 
-// fxMountTmpfs mounts a small tmpfs in a temporary directory and unmounts
-// it when the test ends; it skips the test where that is not possible.
-func fxMountTmpfs(t *testing.T, opts string) string {
-	t.Helper()
-	if os.Geteuid() != 0 {
-		t.Skip("disk-fault tests need root (to mount a tmpfs); skipped")
-	}
-	dir := filepath.Join(t.TempDir(), "mnt")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", opts, "tmpfs", dir).CombinedOutput(); err != nil {
-		t.Skipf("disk-fault tests need `mount -t tmpfs`, which failed here (%v: %s); skipped", err, bytes.TrimSpace(out))
-	}
-	// Registered after t.TempDir, so it runs before the directory is
-	// removed; servers started later are killed before it runs.
-	t.Cleanup(func() {
-		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
-			t.Errorf("umount %s: %v: %s", dir, err, out)
-			_ = exec.Command("umount", "-l", dir).Run()
-		}
-	})
-	return dir
-}
-
-// fxUpload sends a body of n pattern bytes with method to path on a raw
-// connection, writing in the background, and returns the response.
-func fxUpload(t *testing.T, p *serverProc, method, path string, body []byte) *fxResp {
-	t.Helper()
-	c := fxDial(t, p)
-	c.send(fmt.Sprintf("%s %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", method, path, len(body)))
-	go func() { _ = c.trySend(string(body)) }() // the server may refuse half-way
-	r, err := c.read(method, 30*time.Second)
-	if err != nil {
-		t.Fatalf("%s %s: no response: %v", method, path, err)
-	}
-	c.c.Close()
-	return r
-}
-
 func TestFaultDiskFull(t *testing.T) {
-	dir := fxMountTmpfs(t, "size=1m")
+	dir := mountTmpfs(t, "size=1m")
 	p := startBinary(t, dir)
 	old := []byte("old content\n")
-	if r := fxUpload(t, p, "PUT", "/files/keep", old); r.status != 201 {
+	if r := upload(t, p, "PUT", "/files/keep", old); r.status != 201 {
 		t.Fatalf("PUT /files/keep: got %d %q, want 201", r.status, r.body)
 	}
-	big := fxPattern(11, 2<<20)
-	if r := fxUpload(t, p, "PUT", "/files/big", big); r.status != 507 {
+	big := pattern(11, 2<<20)
+	if r := upload(t, p, "PUT", "/files/big", big); r.status != 507 {
 		t.Errorf("PUT 2 MiB onto a 1 MiB disk: got %d %q, want 507", r.status, r.body)
 	}
 	if _, err := os.Lstat(filepath.Join(dir, "big")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("after a 507 the file exists (err %v), want it absent", err)
 	}
-	if r := fxUpload(t, p, "POST", "/files/keep", big); r.status != 507 {
+	if r := upload(t, p, "POST", "/files/keep", big); r.status != 507 {
 		t.Errorf("POST 2 MiB over an existing file: got %d %q, want 507", r.status, r.body)
 	}
 	if got, err := os.ReadFile(filepath.Join(dir, "keep")); err != nil || !bytes.Equal(got, old) {
 		t.Errorf("replaced-too-large file holds %d bytes (err %v), want its old %d bytes", len(got), err, len(old))
 	}
-	if r := fxGet(t, p, "/files/keep"); r.status != 200 || !bytes.Equal(r.body, old) {
+	if r := getRaw(t, p, "/files/keep"); r.status != 200 || !bytes.Equal(r.body, old) {
 		t.Errorf("GET /files/keep after a failed replace: got %d %q, want 200 %q", r.status, r.body, old)
 	}
-	if temps := fxTemps(t, dir); len(temps) > 0 {
+	if temps := tempFiles(t, dir); len(temps) > 0 {
 		t.Errorf("temporary files left after 507: %v", temps)
 	}
-	fxHealthy(t, p)
+	assertHealthy(t, p)
 	small := []byte("fits\n")
-	if r := fxUpload(t, p, "PUT", "/files/small", small); r.status != 201 {
+	if r := upload(t, p, "PUT", "/files/small", small); r.status != 201 {
 		t.Errorf("small PUT after the disk-full failures: got %d %q, want 201", r.status, r.body)
 	}
 }
 
 func TestFaultReadOnlyDisk(t *testing.T) {
-	dir := fxMountTmpfs(t, "size=1m")
-	fxWriteFile(t, dir, "there", []byte("still here\n"))
+	dir := mountTmpfs(t, "size=1m")
+	writeTree(t, dir, "there", []byte("still here\n"))
 	p := startBinary(t, dir)
 	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
 		t.Skipf("cannot remount the tmpfs read-only (%v: %s); skipped", err, out)
@@ -943,26 +710,22 @@ func TestFaultReadOnlyDisk(t *testing.T) {
 		{"PUT", "/files/there"},
 		{"POST", "/files/sub/new"},
 	} {
-		r := fxUpload(t, p, tt.method, tt.path, []byte("hello"))
+		r := upload(t, p, tt.method, tt.path, []byte("hello"))
 		if r.status != 500 {
 			t.Errorf("%s %s on a read-only disk: got %d %q, want 500", tt.method, tt.path, r.status, r.body)
 		}
 	}
-	c := fxDial(t, p)
+	c := dialRaw(t, p)
 	c.send("DELETE /files/there HTTP/1.1\r\nHost: x\r\n\r\n")
 	if r := c.mustRead("DELETE"); r.status != 500 {
 		t.Errorf("DELETE on a read-only disk: got %d %q, want 500", r.status, r.body)
 	}
-	if r := fxGet(t, p, "/files/there"); r.status != 200 || string(r.body) != "still here\n" {
+	if r := getRaw(t, p, "/files/there"); r.status != 200 || string(r.body) != "still here\n" {
 		t.Errorf("GET on a read-only disk: got %d %q, want 200 %q", r.status, r.body, "still here\n")
 	}
-	fxHealthy(t, p)
+	assertHealthy(t, p)
 	// The reason must reach the log (the client gets only a fixed text).
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(p.stderr.String(), "read-only file system") && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
-	if !strings.Contains(p.stderr.String(), "read-only file system") {
+	if !pollUntil(5*time.Second, func() bool { return strings.Contains(p.stderr.String(), "read-only file system") }) {
 		t.Errorf("stderr does not give the reason (want it to mention %q):\n%s", "read-only file system", p.stderr)
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
@@ -22,139 +21,16 @@ import (
 // shutdown, systemd readiness and socket activation, and a crash in the
 // middle of an upload.
 
-// startWireUpload opens a connection, sends the headers of a PUT of total bytes
-// to target and the first len(part) bytes of its body, and returns the
-// connection so that the test can finish (or abandon) the upload.
-func startWireUpload(t testing.TB, addr, target string, total int, part []byte) net.Conn {
-	t.Helper()
-	c := wireDial(t, addr)
-	_ = c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c, "PUT %s HTTP/1.1\r\nHost: test\r\nContent-Length: %d\r\n\r\n", target, total); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Write(part); err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-// uploadTemps lists the upload temporaries anywhere under root.
-func uploadTemps(t testing.TB, root string) []string {
-	t.Helper()
-	var found []string
-	err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if strings.HasPrefix(d.Name(), tempPrefix) {
-			found = append(found, p)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return found
-}
-
-// waitUploadTemps waits until n upload temporaries exist under root, which shows
-// that the server is inside the handlers of n uploads.
-func waitUploadTemps(t testing.TB, root string, n int) {
-	t.Helper()
-	if !pollUntil(5*time.Second, func() bool { return len(uploadTemps(t, root)) >= n }) {
-		t.Fatalf("got temporary files %q, want %d: the uploads did not start", uploadTemps(t, root), n)
-	}
-}
-
-// dialRefused reports whether a new connection to addr is refused.
-func dialRefused(addr string) bool {
-	c, err := net.DialTimeout("tcp", addr, time.Second)
-	if err == nil {
-		c.Close()
-		return false
-	}
-	return errors.Is(err, syscall.ECONNREFUSED)
-}
-
-// isRunning reports whether the process has not exited yet.
-func (p *serverProc) isRunning() bool {
-	select {
-	case <-p.done:
-		return false
-	default:
-		return true
-	}
-}
-
-// startBinaryLenient is startBinary for a server that may print notes
-// (such as removed stale temporaries) before its start-up line; lines up to
-// and including the start-up line are kept in stderr as usual.
-func startBinaryLenient(t testing.TB, root string, args ...string) *serverProc {
-	t.Helper()
-	all := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, args...)
-	cmd := exec.Command(buildBinary(t), all...)
-	p := &serverProc{cmd: cmd, root: root, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	pr, pw, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd.Stderr = pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	pw.Close()
-	addrs := make(chan string, 1)
-	go func() {
-		defer pr.Close()
-		sc := bufio.NewScanner(pr)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		found := false
-		for sc.Scan() {
-			p.stderr.Write(append(sc.Bytes(), '\n'))
-			if m := startLine.FindStringSubmatch(sc.Text()); m != nil && !found {
-				found = true
-				addrs <- m[1]
-			}
-		}
-		close(addrs)
-	}()
-	go func() {
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if p.isRunning() {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case addr, ok := <-addrs:
-		if !ok {
-			t.Fatalf("no start-up line; stderr:\n%s", p.stderr)
-		}
-		p.addr = addr
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no start-up line within 15s; stderr:\n%s", p.stderr)
-	}
-	return p
-}
-
-// bodyPattern returns n bytes that show where a mix-up of offsets happened.
-func bodyPattern(n int) []byte {
-	return bytes.Repeat([]byte("0123456789abcdef"), n/16+1)[:n]
-}
-
 func TestShutdownFinishesUpload(t *testing.T) {
 	t.Parallel()
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT} {
 		t.Run(sig.String(), func(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), "-q")
-			body := bodyPattern(256 << 10)
+			body := pattern(1, 256<<10)
 			half := len(body) / 2
-			c := startWireUpload(t, p.addr, "/files/up", len(body), body[:half])
-			waitUploadTemps(t, p.root, 1)
+			c := startUpload(t, p, "/files/up", len(body), body[:half])
+			waitTempFiles(t, p.root, 1)
 
 			p.signal(t, sig)
 			if !pollUntil(2*time.Second, func() bool { return dialRefused(p.addr) }) {
@@ -163,10 +39,10 @@ func TestShutdownFinishesUpload(t *testing.T) {
 			if !p.isRunning() {
 				t.Fatalf("the process exited before the in-flight upload finished; stderr:\n%s", p.stderr)
 			}
-			if _, err := c.Write(body[half:]); err != nil {
+			if err := c.trySend(string(body[half:])); err != nil {
 				t.Fatalf("sending the rest of the body after %v: %v", sig, err)
 			}
-			if r := wireRead(t, c, bufio.NewReader(c), "PUT"); r.status != 201 {
+			if r := c.mustRead("PUT"); r.status != 201 {
 				t.Errorf("in-flight PUT: got %d, want 201", r.status)
 			}
 			if code := p.wait(t, 5*time.Second); code != 0 {
@@ -176,7 +52,7 @@ func TestShutdownFinishesUpload(t *testing.T) {
 			if err != nil || !bytes.Equal(got, body) {
 				t.Errorf("stored file: got %d bytes (%v), want the %d bytes sent", len(got), err, len(body))
 			}
-			if tmp := uploadTemps(t, p.root); len(tmp) != 0 {
+			if tmp := tempFiles(t, p.root); len(tmp) != 0 {
 				t.Errorf("temporary files left: %q, want none", tmp)
 			}
 		})
@@ -188,16 +64,13 @@ func TestShutdownFinishesDownload(t *testing.T) {
 	root := t.TempDir()
 	// Larger than loopback's socket buffers, so the server is still sending
 	// when the signal comes.
-	body := bodyPattern(32 << 20)
-	if err := os.WriteFile(filepath.Join(root, "big"), body, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	body := pattern(2, 32<<20)
+	writeTree(t, root, "big", body)
 	p := startBinary(t, root, "-q")
-	c := wireDial(t, p.addr)
-	fmt.Fprint(c, "GET /files/big HTTP/1.1\r\nHost: test\r\n\r\n")
-	br := bufio.NewReader(c)
-	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
-	resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+	c := dialRaw(t, p)
+	c.send("GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
+	_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
+	resp, err := http.ReadResponse(c.br, &http.Request{Method: "GET"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,21 +113,20 @@ func TestShutdownClosesIdleConns(t *testing.T) {
 		t.Run(fmt.Sprintf("%v client closes %v", tt.sig, tt.clientClose), func(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), "-q", "--idle-timeout", "5m", "--shutdown-timeout", "20s")
-			c := wireDial(t, p.addr)
-			br := bufio.NewReader(c)
-			fmt.Fprint(c, "GET /healthz HTTP/1.1\r\nHost: test\r\n\r\n")
-			if r := wireRead(t, c, br, "GET"); r.status != 200 {
+			c := dialRaw(t, p)
+			c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+			if r := c.mustRead("GET"); r.status != 200 {
 				t.Fatalf("GET /healthz: got %d, want 200", r.status)
 			}
 			// The connection now waits, idle, for its next request.
 			start := time.Now()
 			p.signal(t, tt.sig)
-			_ = c.SetReadDeadline(time.Now().Add(time.Second))
-			if n, err := br.Read(make([]byte, 1)); err != io.EOF {
+			_ = c.c.SetReadDeadline(time.Now().Add(time.Second))
+			if n, err := c.br.Read(make([]byte, 1)); err != io.EOF {
 				t.Errorf("idle connection after %v: got %d bytes and %v, want EOF at once", tt.sig, n, err)
 			}
 			if tt.clientClose {
-				c.Close()
+				c.c.Close()
 			}
 			code := p.wait(t, 10*time.Second)
 			if took := time.Since(start); took > tt.maxExit {
@@ -270,9 +142,9 @@ func TestShutdownClosesIdleConns(t *testing.T) {
 func TestShutdownTimeoutCutsUpload(t *testing.T) {
 	t.Parallel()
 	p := startBinary(t, t.TempDir(), "-q", "--shutdown-timeout", "1s")
-	c := startWireUpload(t, p.addr, "/files/dir/stuck", 1<<20, bodyPattern(64<<10))
-	defer c.Close()
-	waitUploadTemps(t, p.root, 1)
+	c := startUpload(t, p, "/files/dir/stuck", 1<<20, pattern(3, 64<<10))
+	defer c.c.Close()
+	waitTempFiles(t, p.root, 1)
 
 	start := time.Now()
 	p.signal(t, syscall.SIGTERM)
@@ -287,7 +159,7 @@ func TestShutdownTimeoutCutsUpload(t *testing.T) {
 	if _, err := os.Lstat(filepath.Join(p.root, "dir", "stuck")); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("cut-off upload: got stat error %v, want the file absent", err)
 	}
-	if tmp := uploadTemps(t, p.root); len(tmp) != 0 {
+	if tmp := tempFiles(t, p.root); len(tmp) != 0 {
 		t.Errorf("temporary files left: %q, want none", tmp)
 	}
 }
@@ -302,9 +174,9 @@ func TestSecondSignalExitsAtOnce(t *testing.T) {
 		t.Run(sigs[0].String()+" then "+sigs[1].String(), func(t *testing.T) {
 			t.Parallel()
 			p := startBinary(t, t.TempDir(), "-q", "--shutdown-timeout", "30s")
-			c := startWireUpload(t, p.addr, "/files/stuck", 1<<20, bodyPattern(64<<10))
-			defer c.Close()
-			waitUploadTemps(t, p.root, 1)
+			c := startUpload(t, p, "/files/stuck", 1<<20, pattern(4, 64<<10))
+			defer c.c.Close()
+			waitTempFiles(t, p.root, 1)
 
 			p.signal(t, sigs[0])
 			// A refused connection shows the shutdown has begun.
@@ -368,7 +240,7 @@ func TestSystemdNotify(t *testing.T) {
 		}
 	}
 	// READY=1 promises that requests are served.
-	if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
+	if r := request(t, p, "GET", "/healthz", nil, ""); r.status != 200 || string(r.body) != "ok" {
 		t.Errorf("GET /healthz after READY=1: got %d %q, want 200 %q", r.status, r.body, "ok")
 	}
 
@@ -417,7 +289,7 @@ func TestSocketActivation(t *testing.T) {
 			if got := p.addr == passed; got != tt.wantPassed {
 				t.Errorf("start-up line names %s, the passed socket is %s: got serving on it %v, want %v", p.addr, passed, got, tt.wantPassed)
 			}
-			if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 || r.body != "ok" {
+			if r := request(t, p, "GET", "/healthz", nil, ""); r.status != 200 || string(r.body) != "ok" {
 				t.Errorf("GET /healthz on %s: got %d %q, want 200 %q", p.addr, r.status, r.body, "ok")
 			}
 			p.signal(t, syscall.SIGTERM)
@@ -438,19 +310,19 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 	}
 	for name, content := range old {
 		if content != "" {
-			writeTestFile(t, filepath.Join(root, name), content)
+			writeTree(t, root, name, []byte(content))
 		}
 	}
 	p := startBinary(t, root, "-q")
 	for name := range old {
-		c := startWireUpload(t, p.addr, "/files/"+name, 8<<20, bodyPattern(1<<20))
-		defer c.Close()
+		c := startUpload(t, p, "/files/"+name, 8<<20, pattern(5, 1<<20))
+		defer c.c.Close()
 	}
-	waitUploadTemps(t, root, len(old))
+	waitTempFiles(t, root, len(old))
 	// Let the bodies reach the temporary files, so that a torn write would
 	// have something to tear.
 	pollUntil(2*time.Second, func() bool {
-		for _, tmp := range uploadTemps(t, root) {
+		for _, tmp := range tempFiles(t, root) {
 			if fi, err := os.Stat(tmp); err != nil || fi.Size() == 0 {
 				return false
 			}
@@ -476,22 +348,23 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 		}
 	}
 	check("after SIGKILL")
-	if tmp := uploadTemps(t, root); len(tmp) != len(old) {
+	if tmp := tempFiles(t, root); len(tmp) != len(old) {
 		t.Errorf("after SIGKILL: got temporary files %q, want %d (one per killed upload)", tmp, len(old))
 	}
 
-	// startBinary would stop at the BUG TestStartupLineFirstWithStaleTemps shows.
-	p2 := startBinaryLenient(t, root, "-q")
-	if tmp := uploadTemps(t, root); len(tmp) != 0 {
+	// The restart removes the stale temporaries; its first line is still
+	// the start-up line (see TestStartupLineFirstWithStaleTemps).
+	p2 := startBinary(t, root, "-q")
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
 		t.Errorf("after restart: got temporary files %q, want none", tmp)
 	}
 	check("after restart")
 	for name, content := range old {
-		r := wireRequest(t, p2.addr, "GET", "/files/"+name, nil, "")
+		r := request(t, p2, "GET", "/files/"+name, nil, "")
 		switch {
 		case content == "" && r.status != 404:
 			t.Errorf("GET /files/%s after restart: got %d, want 404", name, r.status)
-		case content != "" && (r.status != 200 || r.body != content):
+		case content != "" && (r.status != 200 || string(r.body) != content):
 			t.Errorf("GET /files/%s after restart: got %d %q, want 200 %q", name, r.status, r.body, content)
 		}
 	}
@@ -502,12 +375,12 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 func TestStartupLineFirstWithStaleTemps(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTestFile(t, filepath.Join(root, tempPrefix+"stale"), "partial")
+	writeTree(t, root, tempPrefix+"stale", []byte("partial"))
 	p := startBinary(t, root, "-q") // fails unless the first line is the start-up line
-	if tmp := uploadTemps(t, root); len(tmp) != 0 {
+	if tmp := tempFiles(t, root); len(tmp) != 0 {
 		t.Errorf("after start: got temporary files %q, want none", tmp)
 	}
-	if r := wireRequest(t, p.addr, "GET", "/healthz", nil, ""); r.status != 200 {
+	if r := request(t, p, "GET", "/healthz", nil, ""); r.status != 200 {
 		t.Errorf("GET /healthz: got %d, want 200", r.status)
 	}
 }

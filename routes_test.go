@@ -355,12 +355,9 @@ func TestFileLifecycle(t *testing.T) {
 // assertNoTemps fails if an upload left a temporary file under dir.
 func assertNoTemps(t *testing.T, dir string) {
 	t.Helper()
-	_ = filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err == nil && strings.HasPrefix(d.Name(), tempPrefix) {
-			t.Errorf("temporary file left behind: %s", p)
-		}
-		return nil
-	})
+	for _, p := range tempFiles(t, dir) {
+		t.Errorf("temporary file left behind: %s", p)
+	}
 }
 
 // TestConfinement tries every way out of the root; each must get a 4xx and

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,40 +26,6 @@ import (
 
 var soakDuration = flag.Duration("soak", 20*time.Second, "how long TestStressSoak runs its mixed load")
 
-// fxClient returns an HTTP client for the server whose idle connections
-// are closed when the test ends. Every request has a time limit.
-func fxClient(t testing.TB, timeout time.Duration) (*http.Client, *http.Transport) {
-	t.Helper()
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: fxIOTimeout}).DialContext,
-		MaxIdleConnsPerHost: 32,
-		DisableCompression:  true,
-		// An upload the server refuses early is answered, not reset.
-		ResponseHeaderTimeout: timeout,
-	}
-	t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr, Timeout: timeout}, tr
-}
-
-// fxDo sends one request and returns status, headers and body.
-func fxDo(c *http.Client, method, url string, body []byte) (int, http.Header, []byte, error) {
-	var r io.Reader
-	if body != nil {
-		r = bytes.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, r)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return 0, nil, nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, b, err
-}
-
 func TestStressConcurrentWriters(t *testing.T) {
 	// 256 KiB bodies are streamed from disk; 48 KiB ones are small enough
 	// for the server's in-memory file cache.
@@ -74,13 +39,13 @@ func testConcurrentWriters(t *testing.T, size int) {
 	p := startBinary(t, root, "--quiet")
 	pid := p.cmd.Process.Pid
 	base := openFDs(t, pid)
-	client, tr := fxClient(t, 30*time.Second)
+	client, tr := newClient(t, 30*time.Second)
 
 	const writers, readers, rounds = 8, 4, 400
 	bodies := make([][]byte, writers)
 	owner := make(map[[32]byte]int, writers)
 	for i := range bodies {
-		bodies[i] = fxPattern(uint64(100+i), size)
+		bodies[i] = pattern(uint64(100+i), size)
 		owner[sha256.Sum256(bodies[i])] = i
 	}
 	url := p.url("/files/shared/target")
@@ -111,7 +76,7 @@ func testConcurrentWriters(t *testing.T, size int) {
 				if (w+i)%2 == 1 {
 					method = http.MethodPost
 				}
-				status, _, body, err := fxDo(client, method, url, bodies[w])
+				status, _, body, err := doHTTP(client, method, url, bodies[w])
 				switch {
 				case err != nil:
 					fail("writer %d: %s: %v", w, method, err)
@@ -137,7 +102,7 @@ func testConcurrentWriters(t *testing.T, size int) {
 				default:
 				}
 				settled := wrote.Load()
-				status, h, body, err := fxDo(client, http.MethodGet, url, nil)
+				status, h, body, err := doHTTP(client, http.MethodGet, url, nil)
 				switch {
 				case err != nil:
 					fail("reader %d: %v", r, err)
@@ -170,7 +135,7 @@ func testConcurrentWriters(t *testing.T, size int) {
 					continue
 				}
 				tempsSeen.Add(1)
-				status, _, body, err := fxDo(client, http.MethodGet, p.url("/files/shared/"+e.Name()), nil)
+				status, _, body, err := doHTTP(client, http.MethodGet, p.url("/files/shared/"+e.Name()), nil)
 				if err == nil && status == 200 {
 					fail("GET of temporary file %s: got 200 with %d bytes, want a refusal", e.Name(), len(body))
 				}
@@ -188,7 +153,7 @@ func testConcurrentWriters(t *testing.T, size int) {
 		t.Error("no read returned 200: the test proved nothing")
 	}
 
-	status, _, final, err := fxDo(client, http.MethodGet, url, nil)
+	status, _, final, err := doHTTP(client, http.MethodGet, url, nil)
 	if err != nil || status != 200 {
 		t.Fatalf("final GET: got %d (%v), want 200", status, err)
 	}
@@ -202,11 +167,11 @@ func testConcurrentWriters(t *testing.T, size int) {
 	if _, ok := owner[sha256.Sum256(onDisk)]; !ok {
 		t.Errorf("final file: %d bytes that are no writer's body", len(onDisk))
 	}
-	if temps := fxTemps(t, root); len(temps) > 0 {
+	if temps := tempFiles(t, root); len(temps) > 0 {
 		t.Errorf("temporary files left: %v", temps)
 	}
 	tr.CloseIdleConnections()
-	if n := fxWaitFDs(t, p, base, 8*time.Second); n > base {
+	if n := waitFDs(t, p, base, 8*time.Second); n > base {
 		t.Errorf("server has %d open fds after the run, want its baseline %d", n, base)
 	}
 }
@@ -242,7 +207,7 @@ func TestStressDroppedConnections(t *testing.T) {
 					return
 				}
 				k := kinds[i%len(kinds)]
-				c, err := net.DialTimeout("tcp", p.addr, fxIOTimeout)
+				c, err := net.DialTimeout("tcp", p.addr, ioTimeout)
 				if err != nil {
 					errc <- fmt.Errorf("connection %d: %w", i, err)
 					return
@@ -251,7 +216,7 @@ func TestStressDroppedConnections(t *testing.T) {
 				if strings.Contains(head, "%d") {
 					head = fmt.Sprintf(head, i)
 				}
-				_ = c.SetWriteDeadline(time.Now().Add(fxIOTimeout))
+				_ = c.SetWriteDeadline(time.Now().Add(ioTimeout))
 				_, err = io.WriteString(c, head)
 				if k.rst {
 					_ = c.(*net.TCPConn).SetLinger(0)
@@ -271,8 +236,8 @@ func TestStressDroppedConnections(t *testing.T) {
 	}
 	// The server accepts in order: once this is answered, every dropped
 	// connection has been accepted, and only closing them is left.
-	fxHealthy(t, p)
-	if n := fxWaitFDs(t, p, base, 8*time.Second); n > base {
+	assertHealthy(t, p)
+	if n := waitFDs(t, p, base, 8*time.Second); n > base {
 		t.Errorf("server has %d open fds 8s after %d dropped connections, want its baseline %d", n, total, base)
 	}
 	// Half a body is no body: no upload may have become a file.
@@ -286,35 +251,7 @@ func TestStressDroppedConnections(t *testing.T) {
 	if len(files) > 0 {
 		t.Errorf("%d files after uploads cut off half-way, want none; first: %v", len(files), files[0])
 	}
-	fxHealthy(t, p)
-}
-
-// fxGen is a deterministic reader of n bytes: 1 MiB blocks of a fixed
-// pattern, each stamped with its index, so that a lost, repeated or
-// reordered block changes the hash.
-type fxGen struct {
-	base, cur []byte
-	blk       int64
-	off, n    int64
-}
-
-const fxGenBlock = 1 << 20
-
-func newFxGen(n int64) *fxGen { return &fxGen{base: fxPattern(42, fxGenBlock), blk: -1, n: n} }
-
-func (g *fxGen) Read(p []byte) (int, error) {
-	if g.off >= g.n {
-		return 0, io.EOF
-	}
-	if b := g.off / fxGenBlock; b != g.blk {
-		g.cur = append(g.cur[:0], g.base...)
-		binary.LittleEndian.PutUint64(g.cur, uint64(b))
-		g.blk = b
-	}
-	i := g.off % fxGenBlock
-	n := copy(p, g.cur[i:min(fxGenBlock, i+g.n-g.off)])
-	g.off += int64(n)
-	return n, nil
+	assertHealthy(t, p)
 }
 
 func TestStressLargeFile(t *testing.T) {
@@ -326,13 +263,13 @@ func TestStressLargeFile(t *testing.T) {
 	// The default limit is 1 GiB; this body is 1 MiB more.
 	p := startBinary(t, root, "--quiet", "--max-body-size", "2GiB")
 	pid := p.cmd.Process.Pid
-	fxHealthy(t, p)
+	assertHealthy(t, p)
 	hwm0 := procStatus(t, pid, "VmHWM")
-	client, _ := fxClient(t, 5*time.Minute)
+	client, _ := newClient(t, 5*time.Minute)
 
 	start := time.Now()
 	sent := sha256.New()
-	req, err := http.NewRequest(http.MethodPut, p.url("/files/big/file"), io.TeeReader(newFxGen(size), sent))
+	req, err := http.NewRequest(http.MethodPut, p.url("/files/big/file"), io.TeeReader(newBlockReader(size), sent))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -378,10 +315,10 @@ func TestStressLargeFile(t *testing.T) {
 // file must carry GET's Content-Length: 0.
 func TestStressHeadEmptyFile(t *testing.T) {
 	root := t.TempDir()
-	fxWriteFile(t, root, "empty", nil)
+	writeTree(t, root, "empty", nil)
 	p := startBinary(t, root, "--quiet")
 	for _, method := range []string{http.MethodGet, http.MethodHead} {
-		c := fxDial(t, p)
+		c := dialRaw(t, p)
 		c.send(method + " /files/empty HTTP/1.1\r\nHost: x\r\n\r\n")
 		r := c.mustRead(method)
 		if r.status != 200 || r.header.Get("Content-Length") != "0" {
@@ -405,9 +342,9 @@ func TestStressSoak(t *testing.T) {
 	root := t.TempDir()
 	p := startBinary(t, root, "--quiet")
 	pid := p.cmd.Process.Pid
-	fxHealthy(t, p)
+	assertHealthy(t, p)
 	rss0 := procStatus(t, pid, "VmRSS")
-	client, tr := fxClient(t, 30*time.Second)
+	client, tr := newClient(t, 30*time.Second)
 
 	// 1,000 files three directories deep, 10 to a directory.
 	slots := make([]*soakSlot, 1000)
@@ -416,7 +353,7 @@ func TestStressSoak(t *testing.T) {
 	}
 	// Bodies are slices of one random pool: cheap to make, and two
 	// versions of a file almost never share their bytes.
-	pool := fxPattern(9, 128<<10)
+	pool := pattern(9, 128<<10)
 
 	var (
 		ops, mismatches atomic.Int64
@@ -469,7 +406,7 @@ func TestStressSoak(t *testing.T) {
 			t.Errorf("%s: deleted, but on disk (%d bytes, err %v)", s.path, len(b), err)
 		}
 	}
-	if temps := fxTemps(t, root); len(temps) > 0 {
+	if temps := tempFiles(t, root); len(temps) > 0 {
 		t.Errorf("temporary files left: %v", temps)
 	}
 
@@ -480,7 +417,7 @@ func TestStressSoak(t *testing.T) {
 	if rss1 > rss0+64<<10 {
 		t.Errorf("server VmRSS %d kB after the soak, want < start %d kB + 64 MiB", rss1, rss0)
 	}
-	fxHealthy(t, p)
+	assertHealthy(t, p)
 }
 
 // soakOp does one random operation on s (locked by the caller), checks the
@@ -489,7 +426,7 @@ func soakOp(client *http.Client, p *serverProc, s *soakSlot, rng *rand.Rand, poo
 	url := p.url("/files/" + s.path)
 	switch op := rng.IntN(100); {
 	case op < 35: // GET
-		status, h, body, err := fxDo(client, http.MethodGet, url, nil)
+		status, h, body, err := doHTTP(client, http.MethodGet, url, nil)
 		switch {
 		case err != nil:
 			mismatch("GET %s: %v", s.path, err)
@@ -501,7 +438,7 @@ func soakOp(client *http.Client, p *serverProc, s *soakSlot, rng *rand.Rand, poo
 			mismatch("GET %s: got %d with %d bytes, want 404 (deleted or never written)", s.path, status, len(body))
 		}
 	case op < 45: // HEAD
-		status, h, body, err := fxDo(client, http.MethodHead, url, nil)
+		status, h, body, err := doHTTP(client, http.MethodHead, url, nil)
 		switch {
 		case err != nil:
 			mismatch("HEAD %s: %v", s.path, err)
@@ -527,7 +464,7 @@ func soakOp(client *http.Client, p *serverProc, s *soakSlot, rng *rand.Rand, poo
 		if method == http.MethodPut && s.exists {
 			want = 204
 		}
-		status, h, msg, err := fxDo(client, method, url, body)
+		status, h, msg, err := doHTTP(client, method, url, body)
 		switch {
 		case err != nil:
 			mismatch("%s %s: %v", method, s.path, err)
@@ -541,7 +478,7 @@ func soakOp(client *http.Client, p *serverProc, s *soakSlot, rng *rand.Rand, poo
 			s.exists, s.body = true, body
 		}
 	default: // DELETE
-		status, _, msg, err := fxDo(client, http.MethodDelete, url, nil)
+		status, _, msg, err := doHTTP(client, http.MethodDelete, url, nil)
 		want := 404
 		if s.exists {
 			want = 204
