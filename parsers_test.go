@@ -2,9 +2,12 @@ package main
 
 import (
 	"io/fs"
+	"math"
+	"math/bits"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -212,16 +215,37 @@ func TestParseSize(t *testing.T) {
 	}
 }
 
-// FuzzParseSize checks that an accepted size is positive and that a plain
-// number parses to itself.
+// FuzzParseSize checks that an accepted size is positive, that a plain
+// number parses to itself, and a number with a unit to its multiple.
 func FuzzParseSize(f *testing.F) {
-	for _, seed := range []string{"1", "1GiB", "8EB", "9223372036854775807", "9223372036854775807KiB", "0KB"} {
+	for _, seed := range []string{"1", "1GiB", "8EB", "9223372036854775807", "9223372036854775808",
+		"9223372036854775807KiB", "0KB", "0", "007", "8589934591GiB", "8589934592GiB"} {
 		f.Add(seed)
 	}
+	units := map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "KB": 1e3, "MB": 1e6, "GB": 1e9}
 	f.Fuzz(func(t *testing.T, s string) {
 		n, err := parseSize(s)
 		if err == nil && n <= 0 {
 			t.Fatalf("parseSize(%q) = %d: accepted a non-positive size", s, n)
+		}
+		num, mult := s, int64(1)
+		for suffix, m := range units {
+			if before, ok := strings.CutSuffix(s, suffix); ok {
+				num, mult = before, m
+			}
+		}
+		if num == "" || strings.Trim(num, "0123456789") != "" {
+			return // not digits and a unit: only positivity is checked
+		}
+		// Digits: the size is their value times the unit, when that is a
+		// positive int64, and refused otherwise.
+		v, perr := strconv.ParseInt(num, 10, 64)
+		hi, lo := bits.Mul64(uint64(v), uint64(mult))
+		switch fits := perr == nil && v > 0 && hi == 0 && lo <= math.MaxInt64; {
+		case fits && (err != nil || n != int64(lo)):
+			t.Fatalf("parseSize(%q) = %d, %v; want %d", s, n, err, int64(lo))
+		case !fits && err == nil:
+			t.Fatalf("parseSize(%q) = %d; want an error (zero, or too large for int64)", s, n)
 		}
 	})
 }
