@@ -168,10 +168,11 @@ func TestEndpoints(t *testing.T) {
 		header                   []string
 		wantCode                 int
 		wantBody                 string // checked when not empty
+		emptyBody                bool   // the body must be empty
 		wantHeader               []string
 	}{
-		{name: "root", method: "GET", path: "/", wantCode: 200},
-		{name: "root head", method: "HEAD", path: "/", wantCode: 200},
+		{name: "root", method: "GET", path: "/", wantCode: 200, emptyBody: true, wantHeader: []string{"Content-Length: 0"}},
+		{name: "root head", method: "HEAD", path: "/", wantCode: 200, wantHeader: []string{"Content-Length: 0"}},
 		{name: "healthz", method: "GET", path: "/healthz", wantCode: 200, wantBody: "ok"},
 		{name: "echo", method: "GET", path: "/echo/abc", wantCode: 200, wantBody: "abc",
 			wantHeader: []string{"Content-Type: text/plain", "X-Content-Type-Options: nosniff", "Vary: Accept-Encoding", "Content-Length: 3"}},
@@ -213,6 +214,9 @@ func TestEndpoints(t *testing.T) {
 			}
 			if tt.wantBody != "" && string(r.body) != tt.wantBody {
 				t.Errorf("got body %q, want %q", r.body, tt.wantBody)
+			}
+			if tt.emptyBody && len(r.body) != 0 {
+				t.Errorf("got body %q, want none", r.body)
 			}
 			for _, h := range tt.wantHeader {
 				k, v, _ := strings.Cut(h, ": ")
