@@ -680,18 +680,32 @@ func TestExpectContinue(t *testing.T) {
 	}
 }
 
-// TestSmallFileCache checks that serving small files from memory never
-// serves bytes a write through httpbox has replaced, and notices changes
-// made on disk behind its back.
+// TestSmallFileCache checks that small files are served from memory, that
+// this never serves bytes a write through httpbox has replaced, and that
+// changes made on disk behind its back are noticed.
 func TestSmallFileCache(t *testing.T) {
 	t.Parallel()
 	s := newTestServer(t, nil)
-	makeFS(t, s.root, "c=v1")
-	for i, want := range []string{"v1", "v1"} { // the second GET is a cache hit
-		if r := s.do(t, "GET", "/files/c", ""); string(r.body) != want {
-			t.Fatalf("GET %d: got %q, want %q", i, r.body, want)
-		}
+	const cached, unseen = "v1", "X9" // the same size
+	makeFS(t, s.root, "c="+cached)
+	if r := s.do(t, "GET", "/files/c", ""); r.status != 200 || string(r.body) != cached {
+		t.Fatalf("first GET: got %d %q, want 200 %q", r.status, r.body, cached)
 	}
+	// Change the bytes where no stat can see it: same size, same inode,
+	// mtime put back. Only a copy in memory still holds the old bytes, at
+	// once or after a revalidation.
+	name := filepath.Join(s.root, "c")
+	before, err := os.Stat(name)
+	mustDo(t, err)
+	mustDo(t, os.WriteFile(name, []byte(unseen), 0o644))
+	mustDo(t, os.Chtimes(name, time.Time{}, before.ModTime()))
+	if after, err := os.Stat(name); err != nil || after.Size() != before.Size() || !after.ModTime().Equal(before.ModTime()) || !os.SameFile(before, after) {
+		t.Fatalf("the file could not be changed unseen: before %v, after %v (%v)", before, after, err)
+	}
+	if r := s.do(t, "GET", "/files/c", ""); r.status != 200 || string(r.body) != cached {
+		t.Fatalf("second GET: got %d %q, want the cached %q (the disk holds %q): not served from memory", r.status, r.body, cached, unseen)
+	}
+
 	s.do(t, "PUT", "/files/c", "v2-through-httpbox")
 	if r := s.do(t, "GET", "/files/c", ""); string(r.body) != "v2-through-httpbox" {
 		t.Fatalf("GET after PUT: got %q, want the new body at once", r.body)
@@ -703,16 +717,12 @@ func TestSmallFileCache(t *testing.T) {
 	makeFS(t, s.root, "ext=old")
 	s.do(t, "GET", "/files/ext", "")
 	mustDo(t, os.WriteFile(filepath.Join(s.root, "ext"), []byte("changed on disk"), 0o644))
-	deadline := time.Now().Add(cacheRevalidate + 2*time.Second)
-	for {
-		r := s.do(t, "GET", "/files/ext", "")
-		if string(r.body) == "changed on disk" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("a change on disk was not noticed within %v: still %q", cacheRevalidate, r.body)
-		}
-		time.Sleep(50 * time.Millisecond)
+	var last []byte
+	if !pollUntil(cacheRevalidate+2*time.Second, func() bool {
+		last = s.do(t, "GET", "/files/ext", "").body
+		return string(last) == "changed on disk"
+	}) {
+		t.Fatalf("a change on disk was not noticed within %v: still %q", cacheRevalidate, last)
 	}
 }
 
