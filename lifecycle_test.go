@@ -321,14 +321,16 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 	waitTempFiles(t, root, len(old))
 	// Let the bodies reach the temporary files, so that a torn write would
 	// have something to tear.
-	pollUntil(2*time.Second, func() bool {
+	if !pollUntil(10*time.Second, func() bool {
 		for _, tmp := range tempFiles(t, root) {
 			if fi, err := os.Stat(tmp); err != nil || fi.Size() == 0 {
 				return false
 			}
 		}
 		return true
-	})
+	}) {
+		t.Fatalf("the uploads' first bytes did not reach their temporary files %q", tempFiles(t, root))
+	}
 
 	if err := p.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
