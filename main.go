@@ -115,7 +115,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.SortFlags = false
 	fs.StringVarP(&cfg.root, "directory", "d", "", "root `DIR` of /files (default: the working directory)")
 	fs.StringVar(&cfg.host, "host", defaultHost, "`HOST` to listen on: 0.0.0.0, ::, an IP or a name")
-	fs.IntVarP(&cfg.port, "port", "p", defaultPort, "TCP `PORT`; 0 picks a free one")
+	cfg.port = defaultPort
+	fs.VarP((*portValue)(&cfg.port), "port", "p", "TCP `PORT`; 0 picks a free one")
 	maxBody := fs.String("max-body-size", "1GiB", "largest accepted request body: a `SIZE` in bytes, or with KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse POST, PUT and DELETE with 403")
 	tokenFile := fs.String("token-file", "", "writes need 'Authorization: Bearer <token>', token read from `FILE` (or $"+tokenEnv+")")
@@ -146,9 +147,6 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	}
 	if fs.NArg() > 0 {
 		return cfg, usagef("unexpected argument %q (files are served from --directory)", fs.Arg(0))
-	}
-	if cfg.port < 0 || cfg.port > 65535 {
-		return cfg, usagef("invalid --port %d: want 0 to 65535", cfg.port)
 	}
 	size, err := parseSize(*maxBody)
 	if err == nil && size > maxBodySizeLimit {
@@ -187,6 +185,22 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		return cfg, usagef("invalid --directory %s: not a directory", cfg.root)
 	}
 	return cfg, nil
+}
+
+// portValue is a TCP port written in decimal. pflag's int flags take Go
+// literals, so "010" would be port 8 and "0x50" port 80.
+type portValue int
+
+func (p *portValue) String() string { return strconv.Itoa(int(*p)) }
+func (p *portValue) Type() string   { return "int" }
+
+func (p *portValue) Set(s string) error {
+	n, err := strconv.ParseUint(s, 10, 16)
+	if err != nil || s[0] == '+' {
+		return errors.New("want a decimal number from 0 to 65535")
+	}
+	*p = portValue(n)
+	return nil
 }
 
 // readToken returns the write token: the file's content wins over the
