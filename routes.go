@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"io"
 	"runtime/debug"
 	"strings"
 
@@ -171,7 +172,6 @@ func hasRawHeader(h *fasthttp.RequestHeader, name string) bool {
 // connection is closed afterwards: we cannot know where the next request
 // starts.
 func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
-	headParsed := errors.Is(err, fasthttp.ErrBodyTooLarge)
 	var small *fasthttp.ErrSmallBuffer
 	var timeout interface{ Timeout() bool }
 	switch {
@@ -179,20 +179,14 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, fasthttp.StatusRequestTimeout, "request not received in time")
 	case errors.As(err, &small):
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
-	case errors.Is(err, fasthttp.ErrBodyTooLarge):
-		// Earlier refusals keep their precedence over the size.
-		if _, status := h.refuseWrite(ctx); status == 0 {
-			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		}
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		writeError(ctx, fasthttp.StatusBadRequest, "request body incomplete")
 	default:
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
 	}
 	ctx.SetConnectionClose()
-	if headParsed {
-		h.log.request(ctx)
-	} else {
-		h.log.unparsed(ctx)
-	}
+	// fasthttp resets the request after any error, so what it was is unknown.
+	h.log.unparsed(ctx)
 }
 
 // expect decides an `Expect: 100-continue` request from its headers alone,
