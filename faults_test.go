@@ -728,7 +728,7 @@ func TestFaultReadOnlyDisk(t *testing.T) {
 	writeTree(t, dir, "there", []byte("still here\n"))
 	p := startBinary(t, dir)
 	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {
-		t.Skipf("cannot remount the tmpfs read-only (%v: %s); skipped", err, out)
+		t.Fatalf("cannot remount the tmpfs read-only (%v: %s)", err, out)
 	}
 	for _, tt := range []struct{ method, path string }{
 		{"PUT", "/files/new"},

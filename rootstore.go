@@ -103,9 +103,15 @@ func (s *rootStore) Write(name string, body io.Reader, onlyIfAbsent bool) (creat
 // tried again, a bounded number of times.
 func (s *rootStore) createTemp(tmp string) (f *os.File, newDirs []string, err error) {
 	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	for range 3 {
+	const tries = 3
+	for try := 1; ; try++ {
 		f, err = s.root.OpenFile(tmp, flags, 0o644)
 		if !errors.Is(err, fs.ErrNotExist) || path.Dir(tmp) == "." {
+			break
+		}
+		if try == tries {
+			// Deleted again each time it was made: the client raced itself.
+			err = fmt.Errorf("create %s: parent removed meanwhile: %w", tmp, errConflict)
 			break
 		}
 		made, mkErr := s.mkdirs(path.Dir(tmp))
