@@ -51,6 +51,7 @@ type conn struct {
 	*net.TCPConn
 	writeTimeout time.Duration
 	part         io.LimitedReader // reused for every chunk: no allocation
+	keptHead     int              // see boundKeptHead
 }
 
 // ReadFrom sends a file body: r is fasthttp's *io.LimitedReader around

@@ -363,17 +363,9 @@ func newServer(cfg config, store store, logger *accessLog) *fasthttp.Server {
 		WriteTimeout:   cfg.writeTimeout,
 		IdleTimeout:    cfg.idleTimeout,
 		ReadBufferSize: maxHeaderBytes,
-		// --read-timeout bounds the head as a whole, and each pause of a
-		// body (bodyReader renews it before every read). fasthttp would
-		// read up to 8 KiB of body before calling the handler, under the
-		// head's deadline, so a slow but steady upload was cut off: after
-		// the head, the deadline starts again and fasthttp reads no more
-		// than the body's first byte (the least it allows) before the
-		// handler. The body limit itself is bodyReader's; with a streamed
-		// body fasthttp never enforces one.
-		HeaderReceived: func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-			return fasthttp.RequestConfig{ReadTimeout: cfg.readTimeout, MaxRequestBodySize: 1}
-		},
+		// --read-timeout bounds the head as a whole and each pause of a
+		// body; see headerReceived.
+		HeaderReceived:               headerReceived(cfg.readTimeout),
 		StreamRequestBody:            true, // uploads of any size in flat memory
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,

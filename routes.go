@@ -79,6 +79,13 @@ func (h *handler) routes() *router.Router {
 // routes, and logs.
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	defer h.recoverPanic(ctx)
+	if tooManyFields(&ctx.Request.Header) {
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+		ctx.SetConnectionClose()
+		h.log.request(ctx)
+		dropRequestState(ctx)
+		return
+	}
 	path := ctx.Request.URI().PathOriginal()
 	switch reason := malformed(ctx, path); {
 	case reason != "":
@@ -96,6 +103,7 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 		h.router.Handler(ctx)
 	}
 	h.log.request(ctx)
+	boundKeptHead(ctx)
 }
 
 // malformed says why a parsed request must still be refused, or "".
@@ -119,6 +127,7 @@ func (h *handler) recoverPanic(ctx *fasthttp.RequestCtx) {
 	writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
 	ctx.SetConnectionClose()
 	h.log.request(ctx)
+	dropRequestState(ctx)
 }
 
 func isRead(ctx *fasthttp.RequestCtx) bool { return ctx.IsGet() || ctx.IsHead() }
@@ -185,24 +194,27 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
 	}
 	ctx.SetConnectionClose()
-	// fasthttp resets the request after any error, so what it was is unknown.
+	// fasthttp resets the request after any error, so what it was is
+	// unknown; but the reset keeps the parsed state's memory.
 	h.log.unparsed(ctx)
+	dropRequestState(ctx)
 }
 
 // expect decides an `Expect: 100-continue` request from its headers alone,
 // so that a client is refused before it sends a body we would throw away.
 // It refuses what serve would refuse, in the same order.
 func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
+	status := 0
 	if reason := malformed(ctx, ctx.Request.URI().PathOriginal()); reason != "" {
 		writeError(ctx, fasthttp.StatusBadRequest, reason)
-		h.log.request(ctx)
-		return fasthttp.StatusBadRequest
+		status = fasthttp.StatusBadRequest
+	} else if _, status = h.refuseWrite(ctx); status == 0 {
+		return fasthttp.StatusContinue
 	}
-	if _, status := h.refuseWrite(ctx); status != 0 {
-		h.log.request(ctx)
-		return status
-	}
-	return fasthttp.StatusContinue
+	// fasthttp closes the connection after a refused Expect.
+	h.log.request(ctx)
+	dropRequestState(ctx)
+	return status
 }
 
 // refuseWrite writes the first refusal that applies to a write request, in

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// What one request head may cost. fasthttp parses every header field into
+// a slot of its own (56 bytes plus a copy of the name), keeps each slot's
+// largest name and value for the connection's next request, and pools the
+// whole context when the connection closes. A 16 KiB head of 3,900 empty
+// fields cost about 400 KiB per connection that way, and a keep-alive
+// connection could pile up more than a MiB with heads of 100 fields.
+const (
+	// maxHeaderFields is Apache's LimitRequestFields: more get 431.
+	maxHeaderFields = 100
+	// keptHeadBudget bounds the parsed-head state a connection keeps
+	// between requests, so that an open connection holds well under 64 KiB
+	// whatever its heads looked like. Past it the state is dropped, which
+	// costs the next request a dozen allocations; ordinary heads stay
+	// under it for dozens of requests.
+	keptHeadBudget = 16 << 10
+	// headFieldCost estimates a field's slot and name copy.
+	headFieldCost = 64
+)
+
+// headerReceived runs once a head is parsed, before fasthttp reads any of
+// the body. It restarts --read-timeout for the body, and has fasthttp read
+// no more than the body's first byte before the handler: otherwise it
+// reads up to 8 KiB under the head's deadline, which cut off slow but
+// steady uploads. bodyReader then bounds each pause. A head with too many
+// fields is made bodiless and closing, so that serve refuses it at once,
+// without waiting for a body or sending 100 Continue.
+func headerReceived(readTimeout time.Duration) func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
+	return func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+		if tooManyFields(h) {
+			h.SetContentLength(0) // also drops Transfer-Encoding
+			h.Del(fasthttp.HeaderExpect)
+			h.SetConnectionClose()
+		}
+		return fasthttp.RequestConfig{ReadTimeout: readTimeout, MaxRequestBodySize: 1}
+	}
+}
+
+// tooManyFields reports whether a head has more than maxHeaderFields
+// fields. It counts the lines of the head as received (Len would parse
+// the cookies into yet another buffer).
+func tooManyFields(h *fasthttp.RequestHeader) bool {
+	raw := h.RawHeaders()
+	if bytes.Count(raw, []byte{'\n'}) <= maxHeaderFields {
+		return false
+	}
+	fields := 0
+	for len(raw) > 0 {
+		line := raw
+		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
+			line, raw = raw[:i], raw[i+1:]
+		} else {
+			raw = nil
+		}
+		if len(bytes.TrimRight(line, "\r")) > 0 {
+			fields++
+		}
+	}
+	return fields > maxHeaderFields
+}
+
+// boundKeptHead runs when a request has been answered and logged. It
+// charges the head's parsed state to the connection and drops that state
+// once the connection's share passes keptHeadBudget.
+func boundKeptHead(ctx *fasthttp.RequestCtx) {
+	raw := ctx.Request.Header.RawHeaders()
+	// The request URI is kept three times: as sent, as a path, decoded.
+	cost := len(raw) + 3*len(ctx.Request.Header.RequestURI()) + headFieldCost*bytes.Count(raw, []byte{'\n'})
+	c, ok := ctx.Conn().(*conn)
+	if !ok { // not a TCP connection: judge each request alone
+		if cost > keptHeadBudget {
+			dropRequestState(ctx)
+		}
+		return
+	}
+	c.keptHead += cost
+	if c.keptHead > keptHeadBudget {
+		dropRequestState(ctx)
+		c.keptHead = 0
+	}
+}
+
+// dropRequestState lets the garbage collector have a request's parsed
+// head, instead of fasthttp keeping it for the next request or in its
+// pool. It runs after the request is logged. Of the request, fasthttp
+// only reads whether it was a HEAD once the handler has returned (to
+// skip the body), so that is settled first.
+func dropRequestState(ctx *fasthttp.RequestCtx) {
+	if ctx.IsHead() {
+		ctx.Response.SkipBody = true
+	}
+	ctx.Request.Header = fasthttp.RequestHeader{}
+	*ctx.Request.URI() = fasthttp.URI{}
+}
