@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"io"
 	"net"
 	"os"
 	"time"
+
+	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -52,6 +55,38 @@ type conn struct {
 	writeTimeout time.Duration
 	part         io.LimitedReader // reused for every chunk: no allocation
 	keptHead     int              // see boundKeptHead
+	sinceLF      int              // see Read
+}
+
+// Read reads from the connection and counts the bytes received since the
+// last line feed (up to maxHeaderBytes). When a head does not fit
+// fasthttp's buffer, which then holds exactly the request's first
+// maxHeaderBytes, this tells a request line too long for it (414) from
+// headers too large (431); fasthttp's error is the same for both.
+func (c *conn) Read(p []byte) (int, error) {
+	n, err := c.TCPConn.Read(p)
+	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
+	// where a backward byte loop is not.
+	tail := p[max(0, n-maxHeaderBytes):n]
+	last := -1
+	for i := bytes.IndexByte(tail, '\n'); i >= 0; i = bytes.IndexByte(tail[last+1:], '\n') {
+		last += i + 1
+	}
+	if last >= 0 {
+		c.sinceLF = len(tail) - last - 1
+	} else {
+		c.sinceLF = min(c.sinceLF+n, maxHeaderBytes)
+	}
+	return n, err
+}
+
+// requestLineTooLong reports whether the head fasthttp could not fit in
+// its buffer has no line feed in it: its request line alone is too long.
+// Two bytes of slack allow the empty line a client may send before a
+// request.
+func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
+	c, ok := ctx.Conn().(*conn)
+	return ok && c.sinceLF >= maxHeaderBytes-2
 }
 
 // ReadFrom sends a file body: r is fasthttp's *io.LimitedReader around

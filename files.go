@@ -154,7 +154,7 @@ func respondFile(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, fil
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
 	h.SetBytesV(fasthttp.HeaderETag, etag)
-	h.SetLastModified(info.modTime)
+	h.SetLastModified(notAfterDate(info.modTime))
 
 	if notModified(&ctx.Request.Header, etag, info.modTime) {
 		closeFile()
@@ -380,8 +380,8 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 // notModified reports whether a conditional GET may be answered with 304
 // (RFC 9110 section 13.2.2: If-None-Match wins over If-Modified-Since).
 func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
-	if inm := h.Peek(fasthttp.HeaderIfNoneMatch); len(inm) > 0 {
-		return etagListMatches(inm, etag, false)
+	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, etag, false); present {
+		return match
 	}
 	ims := h.Peek(fasthttp.HeaderIfModifiedSince)
 	if len(ims) == 0 {
@@ -393,6 +393,10 @@ func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool
 
 // ifRangeMatches reports whether a Range may be honoured: true without
 // If-Range, or when If-Range names the current strong ETag or exact date.
+// A date is a strong validator only when the file is at least a second
+// older than the answer (RFC 9110 section 8.8.2.2): a file replaced within
+// the same second would keep its date, and a resumed download would
+// stitch two versions together.
 func ifRangeMatches(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
 	v := h.Peek(fasthttp.HeaderIfRange)
 	if len(v) == 0 {
@@ -402,7 +406,37 @@ func ifRangeMatches(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) b
 		return string(v) == string(etag)
 	}
 	t, err := fasthttp.ParseHTTPDate(v)
-	return err == nil && t.Equal(modTime.Truncate(time.Second))
+	return err == nil && t.Equal(modTime.Truncate(time.Second)) && time.Since(modTime) >= time.Second
+}
+
+// notAfterDate returns modTime, or the Date fasthttp will send when that is
+// earlier: a Last-Modified later than the answer's Date is wrong (RFC 9110
+// section 8.8.2.1), and fasthttp's Date is a cached one, up to a second and
+// a half behind the clock. Only files changed in the last seconds pay for
+// the check.
+func notAfterDate(modTime time.Time) time.Time {
+	if time.Since(modTime) > 3*time.Second {
+		return modTime
+	}
+	if date, ok := fasthttpDate(); ok && modTime.After(date) {
+		return date
+	}
+	return modTime
+}
+
+// fasthttpDate reads the Date fasthttp puts on answers now, from an empty
+// response header it serializes on the stack.
+func fasthttpDate() (time.Time, bool) {
+	var h fasthttp.ResponseHeader
+	var buf [128]byte
+	b := h.AppendBytes(buf[:0])
+	_, v, ok := bytes.Cut(b, []byte("\r\nDate: "))
+	if !ok {
+		return time.Time{}, false
+	}
+	v, _, _ = bytes.Cut(v, []byte("\r\n"))
+	t, err := fasthttp.ParseHTTPDate(v)
+	return t, err == nil
 }
 
 // etagListMatches reports whether a comma-separated list of entity tags
@@ -427,23 +461,36 @@ func etagListMatches(list, etag []byte, strong bool) bool {
 	return false
 }
 
+// etagHeaderMatches applies etagListMatches to every line of the header
+// key: repeated lines of a list-valued header are one list (RFC 9110
+// section 5.3). present reports whether the header was sent at all.
+func etagHeaderMatches(h *fasthttp.RequestHeader, key string, etag []byte, strong bool) (match, present bool) {
+	for _, list := range h.PeekAll(key) {
+		present = true
+		if etagListMatches(list, etag, strong) {
+			return true, true
+		}
+	}
+	return false, present
+}
+
 // preconditionFailed evaluates If-Match and If-None-Match of a write
 // against the file it would replace or delete (RFC 9110 section 13.2.2,
 // If-Match first). If-None-Match: * is decided again, atomically, when
 // the file is created (store.Write's onlyIfAbsent).
 func (f *fileHandler) preconditionFailed(h *fasthttp.RequestHeader, name string) bool {
-	ifMatch, ifNoneMatch := h.Peek(fasthttp.HeaderIfMatch), h.Peek(fasthttp.HeaderIfNoneMatch)
-	if len(ifMatch) == 0 && len(ifNoneMatch) == 0 {
+	if len(h.Peek(fasthttp.HeaderIfMatch)) == 0 && len(h.Peek(fasthttp.HeaderIfNoneMatch)) == 0 {
 		return false
 	}
 	info, err := f.store.Stat(name)
 	exists := err == nil
 	var buf [64]byte
 	etag := info.appendETag(buf[:0])
-	if len(ifMatch) > 0 && (!exists || !etagListMatches(ifMatch, etag, true)) {
+	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfMatch, etag, true); present && (!exists || !match) {
 		return true
 	}
-	return len(ifNoneMatch) > 0 && exists && etagListMatches(ifNoneMatch, etag, false)
+	match, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, etag, false)
+	return exists && match
 }
 
 type rangeKind int
@@ -477,8 +524,13 @@ func parseRange(h []byte, size int64) (first, last int64, kind rangeKind) {
 		if !ok {
 			return 0, 0, rangeNone
 		}
-		if n == 0 || size == 0 {
+		switch {
+		case n == 0:
 			return 0, 0, rangeUnsatisfiable
+		case size == 0:
+			// Satisfiable (RFC 9110 section 14.1.1), but no 206 can
+			// describe zero bytes: the whole, empty, body.
+			return 0, 0, rangeNone
 		}
 		return max(0, size-n), size - 1, rangeOne
 	default:

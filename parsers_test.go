@@ -133,7 +133,8 @@ func TestParseRange(t *testing.T) {
 		{"bytes=10-20", 10, 0, 0, rangeUnsatisfiable},
 		{"bytes=-0", 10, 0, 0, rangeUnsatisfiable},
 		{"bytes=0-", 0, 0, 0, rangeUnsatisfiable},
-		{"bytes=-1", 0, 0, 0, rangeUnsatisfiable},
+		{"bytes=-1", 0, 0, 0, rangeNone}, // satisfiable, but no 206 describes zero bytes
+		{"bytes=-0", 0, 0, 0, rangeUnsatisfiable},
 		{"bytes=4-2", 10, 0, 0, rangeNone},
 		{"bytes=0-1,4-5", 10, 0, 0, rangeNone},
 		{"bytes=a-b", 10, 0, 0, rangeNone},

@@ -86,7 +86,13 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 		dropRequestState(ctx)
 		return
 	}
-	path := ctx.Request.URI().PathOriginal()
+	uri := ctx.Request.URI()
+	if len(uri.PathOriginal()) == 0 {
+		// An absolute-form target without a path (GET http://host?a) names
+		// the root, as GET /?a does (RFC 9112 section 3.2.2).
+		uri.SetPathBytes(rootPath)
+	}
+	path := uri.PathOriginal()
 	switch reason := malformed(ctx, path); {
 	case reason != "":
 		// We cannot be sure where this request ends or what it names:
@@ -105,6 +111,8 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	h.log.request(ctx)
 	boundKeptHead(ctx)
 }
+
+var rootPath = []byte("/")
 
 // malformed says why a parsed request must still be refused, or "".
 func malformed(ctx *fasthttp.RequestCtx, path []byte) string {
@@ -186,6 +194,8 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.As(err, &timeout) && timeout.Timeout():
 		writeError(ctx, fasthttp.StatusRequestTimeout, "request not received in time")
+	case errors.As(err, &small) && requestLineTooLong(ctx):
+		writeError(ctx, fasthttp.StatusRequestURITooLong, "request line too long")
 	case errors.As(err, &small):
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large")
 	case errors.Is(err, io.ErrUnexpectedEOF):
@@ -329,14 +339,18 @@ func finishText(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(contentTypeText)
 	ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
-	if !acceptsGzip(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)) {
-		return
+	if gzipAccepted(&ctx.Request.Header) {
+		buf := bytebufferpool.Get()
+		buf.B = fasthttp.AppendGzipBytesLevel(buf.B, ctx.Response.Body(), fasthttp.CompressBestSpeed)
+		ctx.Response.SetBody(buf.B)
+		bytebufferpool.Put(buf)
+		ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, "gzip")
 	}
-	buf := bytebufferpool.Get()
-	buf.B = fasthttp.AppendGzipBytesLevel(buf.B, ctx.Response.Body(), fasthttp.CompressBestSpeed)
-	ctx.Response.SetBody(buf.B)
-	bytebufferpool.Put(buf)
-	ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, "gzip")
+	if ctx.IsHead() {
+		// fasthttp leaves Content-Length out of a HEAD answer whose
+		// skipped body is empty (an absent User-Agent); GET has it.
+		ctx.Response.Header.SetContentLength(len(ctx.Response.Body()))
+	}
 }
 
 func notFound(ctx *fasthttp.RequestCtx) {
@@ -352,10 +366,20 @@ func methodNotAllowed(ctx *fasthttp.RequestCtx) {
 func writeError(ctx *fasthttp.RequestCtx, status int, reason string) {
 	ctx.Response.ResetBody()
 	ctx.SetStatusCode(status)
+	ctx.Response.Header.SetStatusMessage(rfc9110Reasons[status]) // nil: fasthttp's own
 	ctx.SetContentType(contentTypeError)
 	ctx.Response.Header.Del(fasthttp.HeaderContentEncoding)
 	ctx.SetBodyString(reason)
 	ctx.WriteString("\n")
+}
+
+// rfc9110Reasons are the reason phrases RFC 9110 renamed, where fasthttp
+// still sends the older ones of RFC 2616.
+var rfc9110Reasons = map[int][]byte{
+	fasthttp.StatusRequestEntityTooLarge:        []byte("Content Too Large"),
+	fasthttp.StatusRequestURITooLong:            []byte("URI Too Long"),
+	fasthttp.StatusRequestedRangeNotSatisfiable: []byte("Range Not Satisfiable"),
+	fasthttp.StatusUnprocessableEntity:          []byte("Unprocessable Content"),
 }
 
 // validEscapes reports whether every % in p starts a two-digit hex escape.
@@ -373,10 +397,28 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
+// gzipAccepted reports whether the request's Accept-Encoding, all of its
+// lines read as one list (RFC 9110 section 5.3), accepts gzip.
+func gzipAccepted(h *fasthttp.RequestHeader) bool {
+	for _, v := range h.PeekAll(fasthttp.HeaderAcceptEncoding) {
+		if accept, listed := gzipListed(v); listed {
+			return accept
+		}
+	}
+	return false
+}
+
 // acceptsGzip reports whether an Accept-Encoding value lists gzip with a
-// non-zero q-value. Names are case-insensitive and may stand anywhere in
-// the comma list (RFC 9110 section 12.5.3).
+// non-zero q-value.
 func acceptsGzip(h []byte) bool {
+	accept, _ := gzipListed(h)
+	return accept
+}
+
+// gzipListed finds gzip in an Accept-Encoding value and reports whether
+// it is accepted (q-value not 0). Names are case-insensitive and may stand
+// anywhere in the comma list (RFC 9110 section 12.5.3).
+func gzipListed(h []byte) (accept, listed bool) {
 	for len(h) > 0 {
 		var item []byte
 		if i := bytes.IndexByte(h, ','); i >= 0 {
@@ -389,9 +431,9 @@ func acceptsGzip(h []byte) bool {
 		if !bytes.EqualFold(name, []byte("gzip")) && !bytes.EqualFold(name, []byte("x-gzip")) {
 			continue
 		}
-		return !zeroQuality(params)
+		return !zeroQuality(params), true
 	}
-	return false
+	return false, false
 }
 
 // zeroQuality reports whether the parameters of a list item say q=0

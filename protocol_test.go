@@ -1,0 +1,151 @@
+package main
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Protocol details that clients and RFC 9110 expect, each once wrong.
+
+// TestRepeatedListHeadersAreOneList: two Accept-Encoding lines are one
+// comma-separated list (RFC 9110 section 5.3), and so are two
+// If-None-Match lines.
+func TestRepeatedListHeadersAreOneList(t *testing.T) {
+	s := newTestServer(t, nil)
+	r, _ := s.raw(t, "GET /echo/x HTTP/1.1\r\nHost: x\r\nAccept-Encoding: br\r\nAccept-Encoding: gzip\r\nConnection: close\r\n\r\n", time.Second)
+	if !strings.Contains(strings.ToLower(r), "content-encoding: gzip") {
+		t.Errorf("gzip on a second Accept-Encoding line: got %q, want a gzip answer", r)
+	}
+	writeTree(t, s.root, "f", []byte("data"))
+	etag := s.do(t, "HEAD", "/files/f", "", "").get("ETag")
+	r, _ = s.raw(t, "GET /files/f HTTP/1.1\r\nHost: x\r\nIf-None-Match: \"other\"\r\nIf-None-Match: "+etag+"\r\nConnection: close\r\n\r\n", time.Second)
+	if !strings.HasPrefix(r, "HTTP/1.1 304") {
+		t.Errorf("the ETag on a second If-None-Match line: got %q, want 304", firstLine([]byte(r)))
+	}
+	r, _ = s.raw(t, "PUT /files/f HTTP/1.1\r\nHost: x\r\nIf-Match: \"other\"\r\nIf-Match: "+etag+"\r\nContent-Length: 3\r\nConnection: close\r\n\r\nnew", time.Second)
+	if !strings.HasPrefix(r, "HTTP/1.1 204") {
+		t.Errorf("the ETag on a second If-Match line: got %q, want 204", firstLine([]byte(r)))
+	}
+}
+
+// TestRequestLineTooLongIs414: a request line longer than the head limit
+// gets 414, headers over it 431, also on a keep-alive connection.
+func TestRequestLineTooLongIs414(t *testing.T) {
+	p := startBinary(t, t.TempDir())
+	long := "/echo/" + strings.Repeat("a", 20000)
+	cases := []struct {
+		name, req string
+		want      []int
+	}{
+		{"line", "GET " + long + " HTTP/1.1\r\nHost: x\r\n\r\n", []int{414}},
+		{"headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\n\r\n", []int{431}},
+		{"line after a request", "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET " + long + " HTTP/1.1\r\nHost: x\r\n\r\n", []int{200, 414}},
+	}
+	for _, tc := range cases {
+		c := dialRaw(t, p)
+		c.send(tc.req)
+		for _, want := range tc.want {
+			if r := c.mustRead(http.MethodGet); r.status != want {
+				t.Errorf("%s: got %d %q, want %d", tc.name, r.status, r.body, want)
+			}
+		}
+	}
+}
+
+// TestAbsoluteFormWithoutPath: GET http://x?a is served as GET /?a.
+func TestAbsoluteFormWithoutPath(t *testing.T) {
+	s := newTestServer(t, nil)
+	for _, target := range []string{"http://x?a", "http://x"} {
+		r, _ := s.raw(t, "GET "+target+" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", time.Second)
+		if !strings.HasPrefix(r, "HTTP/1.1 200") {
+			t.Errorf("GET %s: got %q, want 200 as for /", target, firstLine([]byte(r)))
+		}
+	}
+}
+
+// TestReasonPhrasesFollowRFC9110: the renamed reason phrases.
+func TestReasonPhrasesFollowRFC9110(t *testing.T) {
+	s := newTestServer(t, func(c *config) { c.maxBodySize = 10 })
+	writeTree(t, s.root, "f", []byte("data"))
+	cases := []struct{ req, want string }{
+		{"PUT /files/x HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n" + strings.Repeat("x", 100), "HTTP/1.1 413 Content Too Large"},
+		{"GET /files/f HTTP/1.1\r\nHost: x\r\nRange: bytes=10-\r\nConnection: close\r\n\r\n", "HTTP/1.1 416 Range Not Satisfiable"},
+	}
+	for _, tc := range cases {
+		if r, _ := s.raw(t, tc.req, time.Second); firstLine([]byte(r)) != tc.want {
+			t.Errorf("got %q, want %q", firstLine([]byte(r)), tc.want)
+		}
+	}
+	// A later status does not inherit a renamed phrase.
+	r := s.do(t, "GET", "/files/missing", "")
+	if r.status != 404 {
+		t.Errorf("GET of a missing file: got %d", r.status)
+	}
+}
+
+// TestHeadUserAgentWithoutOne: HEAD carries GET's Content-Length, also 0.
+func TestHeadUserAgentWithoutOne(t *testing.T) {
+	s := newTestServer(t, nil)
+	r, _ := s.raw(t, "HEAD /user-agent HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", time.Second)
+	if !strings.Contains(r, "\r\nContent-Length: 0\r\n") {
+		t.Errorf("HEAD /user-agent without User-Agent: got %q, want Content-Length: 0", r)
+	}
+}
+
+// TestDateNotBeforeLastModified: a file written a moment ago is not
+// announced as modified after the answer's Date.
+func TestDateNotBeforeLastModified(t *testing.T) {
+	p := startBinary(t, t.TempDir())
+	deadline := time.Now().Add(2500 * time.Millisecond) // covers every phase of fasthttp's Date
+	for i := 0; time.Now().Before(deadline); i++ {
+		upload(t, p, "PUT", "/files/fresh", []byte{byte(i)})
+		r := getRaw(t, p, "/files/fresh")
+		date, err1 := http.ParseTime(r.header.Get("Date"))
+		lastMod, err2 := http.ParseTime(r.header.Get("Last-Modified"))
+		if err1 != nil || err2 != nil {
+			t.Fatalf("Date %q, Last-Modified %q: %v %v", r.header.Get("Date"), r.header.Get("Last-Modified"), err1, err2)
+		}
+		if lastMod.After(date) {
+			t.Fatalf("Last-Modified %v is after Date %v", lastMod, date)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIfRangeDateMustBeStrong: a date is a strong validator only when
+// the file is at least a second older than the answer (RFC 9110 section
+// 8.8.2.2), so a resumed download never stitches two versions together.
+func TestIfRangeDateMustBeStrong(t *testing.T) {
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "f", []byte("0123456789"))
+	lastMod := s.do(t, "HEAD", "/files/f", "", "").get("Last-Modified")
+	if r := s.do(t, "GET", "/files/f", "", "Range: bytes=2-", "If-Range: "+lastMod); r.status != 200 || string(r.body) != "0123456789" {
+		t.Errorf("If-Range with the date of a file changed under a second ago: got %d %q, want 200 and the whole file", r.status, r.body)
+	}
+	writeTree(t, s.root, "g", []byte("0123456789"))
+	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(s.root, "g"), old, old); err != nil {
+		t.Fatal(err)
+	}
+	lastMod = s.do(t, "HEAD", "/files/g", "", "").get("Last-Modified")
+	if r := s.do(t, "GET", "/files/g", "", "Range: bytes=2-", "If-Range: "+lastMod); r.status != 206 || string(r.body) != "23456789" {
+		t.Errorf("If-Range with the date of an hour-old file: got %d %q, want 206 \"23456789\"", r.status, r.body)
+	}
+}
+
+// TestSuffixRangeOfEmptyFile: bytes=-5 of an empty file is satisfiable
+// (RFC 9110 section 14.1.1): 200 with the empty body; bytes=-0 is not.
+func TestSuffixRangeOfEmptyFile(t *testing.T) {
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "empty", nil)
+	if r := s.do(t, "GET", "/files/empty", "", "Range: bytes=-5"); r.status != 200 || len(r.body) != 0 {
+		t.Errorf("bytes=-5 of an empty file: got %d %q, want 200 and nothing", r.status, r.body)
+	}
+	if r := s.do(t, "GET", "/files/empty", "", "Range: bytes=-0"); r.status != 416 {
+		t.Errorf("bytes=-0 of an empty file: got %d, want 416", r.status)
+	}
+}
