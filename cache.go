@@ -4,8 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 const (
@@ -18,12 +16,13 @@ const (
 	// The cache's memory ceiling; past it, it starts over.
 	maxCacheBytes = 8 << 20
 	// How long a cached file is trusted before it is compared again with
-	// the disk (size, mtime, inode), for changes made behind our back.
+	// the disk (size, mtime, ctime, inode), for changes made behind our back.
 	// Writes through httpbox invalidate at once (see fileCache.invalidate).
 	cacheRevalidate = time.Second
 )
 
-// fileCache keeps small files in memory, keyed by the raw request path.
+// fileCache keeps small files in memory, keyed by their resolved name, so
+// that the spellings of one path (abc, %61bc, ...) share one entry.
 //
 // Consistency with our own writes: every write or delete bumps gen after
 // it has changed the disk, and an entry is valid only while gen still has
@@ -34,19 +33,27 @@ type fileCache struct {
 
 	mu      sync.RWMutex
 	entries map[string]*cachedFile
-	size    int64
+	size    int64 // the entries' cost, see cachedFile.cost
 }
 
 // cachedFile is an immutable snapshot of a small file; data is never
 // modified once cached, so responses may reference it without a copy.
 type cachedFile struct {
-	name         string
-	data         []byte
-	info         fileInfo
-	etag         []byte
-	lastModified []byte
-	gen          uint64
-	checked      atomic.Int64 // unix nanoseconds of the last disk comparison
+	name    string
+	data    []byte
+	info    fileInfo
+	etag    []byte
+	gen     uint64
+	checked atomic.Int64 // unix nanoseconds of the last disk comparison
+}
+
+// cachedFileOverhead estimates what an entry costs beyond its name and
+// bytes: the struct, its ETag and its slot in the map. Counting it keeps
+// a flood of empty files within maxCacheBytes too.
+const cachedFileOverhead = 256
+
+func (e *cachedFile) cost() int64 {
+	return int64(len(e.name) + len(e.data) + cachedFileOverhead)
 }
 
 func newFileCache() *fileCache {
@@ -59,11 +66,12 @@ func (c *fileCache) generation() uint64 { return c.gen.Load() }
 // invalidate is called after every write or delete through httpbox.
 func (c *fileCache) invalidate() { c.gen.Add(1) }
 
-// lookup returns the cached file for raw, or nil. stat compares an entry
-// that is due for revalidation with the disk.
-func (c *fileCache) lookup(raw []byte, now time.Time, stat func(name string) (fileInfo, error)) *cachedFile {
+// lookup returns the cached file named name, or nil. stat compares an
+// entry that is due for revalidation with the disk: size, modification
+// and change time, inode.
+func (c *fileCache) lookup(name []byte, now time.Time, stat func(name string) (fileInfo, error)) *cachedFile {
 	c.mu.RLock()
-	e := c.entries[string(raw)]
+	e := c.entries[string(name)]
 	c.mu.RUnlock()
 	if e == nil || e.gen != c.gen.Load() {
 		return nil
@@ -71,7 +79,7 @@ func (c *fileCache) lookup(raw []byte, now time.Time, stat func(name string) (fi
 	if now.UnixNano()-e.checked.Load() > int64(cacheRevalidate) {
 		info, err := stat(e.name)
 		if err != nil || info != e.info {
-			c.remove(raw)
+			c.remove(e)
 			return nil
 		}
 		e.checked.Store(now.UnixNano())
@@ -79,39 +87,33 @@ func (c *fileCache) lookup(raw []byte, now time.Time, stat func(name string) (fi
 	return e
 }
 
-// add caches data as the content of raw (resolved to name), read while the
-// generation was gen.
-func (c *fileCache) add(raw, name string, data []byte, info fileInfo, gen uint64, now time.Time) *cachedFile {
-	e := &cachedFile{
-		name:         name,
-		data:         data,
-		info:         info,
-		etag:         info.appendETag(nil),
-		lastModified: fasthttp.AppendHTTPDate(nil, info.modTime),
-		gen:          gen,
-	}
+// add caches data as the content of name, read while the generation was
+// gen.
+func (c *fileCache) add(name string, data []byte, info fileInfo, gen uint64, now time.Time) *cachedFile {
+	e := &cachedFile{name: name, data: data, info: info, etag: info.appendETag(nil), gen: gen}
 	e.checked.Store(now.UnixNano())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.entries[raw]; old != nil {
-		c.size -= int64(len(old.data))
+	if old := c.entries[name]; old != nil {
+		c.size -= old.cost()
 	}
-	if c.size+int64(len(data)) > maxCacheBytes {
+	if c.size+e.cost() > maxCacheBytes {
 		// Starting over is cheaper than bookkeeping for an LRU, and the
 		// working set of small files refills within a few requests.
 		clear(c.entries)
 		c.size = 0
 	}
-	c.entries[raw] = e
-	c.size += int64(len(data))
+	c.entries[name] = e
+	c.size += e.cost()
 	return e
 }
 
-func (c *fileCache) remove(raw []byte) {
+// remove drops e, unless another request has replaced it meanwhile.
+func (c *fileCache) remove(e *cachedFile) {
 	c.mu.Lock()
-	if e := c.entries[string(raw)]; e != nil {
-		c.size -= int64(len(e.data))
-		delete(c.entries, string(raw))
+	if c.entries[e.name] == e {
+		c.size -= e.cost()
+		delete(c.entries, e.name)
 	}
 	c.mu.Unlock()
 }

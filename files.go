@@ -58,16 +58,22 @@ type store interface {
 type fileInfo struct {
 	size    int64
 	modTime time.Time
+	// changed is the status change time (ctime) where the platform has
+	// one: utime can put a modification time back, but not this.
+	changed time.Time
 	id      uint64 // inode number where the platform has one
 }
 
-// appendETag appends a strong validator built from size, mtime and inode:
-// any write through us (a rename of a new file) changes at least one.
+// appendETag appends a strong validator built from size, mtime, ctime and
+// inode: any write (a rename of a new file through us, or a rewrite in
+// place that restores the mtime) changes at least one.
 func (fi fileInfo) appendETag(dst []byte) []byte {
 	dst = append(dst, '"')
 	dst = strconv.AppendInt(dst, fi.size, 16)
 	dst = append(dst, '-')
 	dst = strconv.AppendInt(dst, fi.modTime.UnixNano(), 16)
+	dst = append(dst, '-')
+	dst = strconv.AppendInt(dst, fi.changed.UnixNano(), 16)
 	dst = append(dst, '-')
 	dst = strconv.AppendUint(dst, fi.id, 16)
 	return append(dst, '"')
@@ -107,9 +113,15 @@ func resolvePath(raw string) (string, error) {
 // fileCache), larger ones streamed from the store.
 func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	rawTail := filesTail(ctx)
-	if e := f.cache.lookup(rawTail, ctx.Time(), f.store.Stat); e != nil {
-		respondFile(ctx, e.info, e.etag, e.data, nil)
-		return
+	// The cache is keyed by names; a path without escapes is its own name
+	// (an entry exists only for a name that passed resolvePath), so it is
+	// looked up before anything is decoded or allocated.
+	unescaped := bytes.IndexByte(rawTail, '%') < 0
+	if unescaped {
+		if e := f.cache.lookup(rawTail, ctx.Time(), f.store.Stat); e != nil {
+			respondFile(ctx, e.info, e.etag, e.data, nil)
+			return
+		}
 	}
 	raw := string(rawTail)
 	name, err := resolvePath(raw)
@@ -119,6 +131,12 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 		}
 		f.fail(ctx, opRead, err)
 		return
+	}
+	if !unescaped {
+		if e := f.cache.lookup([]byte(name), ctx.Time(), f.store.Stat); e != nil {
+			respondFile(ctx, e.info, e.etag, e.data, nil)
+			return
+		}
 	}
 	gen := f.cache.generation()
 	file, info, err := f.store.Open(name)
@@ -134,11 +152,11 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 			f.fail(ctx, opRead, fmt.Errorf("read %s: %w", name, err))
 			return
 		}
-		e := f.cache.add(raw, name, data, info, gen, ctx.Time())
+		e := f.cache.add(name, data, info, gen, ctx.Time())
 		respondFile(ctx, e.info, e.etag, e.data, nil)
 		return
 	}
-	var etag [64]byte
+	var etag [80]byte
 	respondFile(ctx, info, info.appendETag(etag[:0]), nil, file)
 }
 
@@ -484,7 +502,7 @@ func (f *fileHandler) preconditionFailed(h *fasthttp.RequestHeader, name string)
 	}
 	info, err := f.store.Stat(name)
 	exists := err == nil
-	var buf [64]byte
+	var buf [80]byte
 	etag := info.appendETag(buf[:0])
 	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfMatch, etag, true); present && (!exists || !match) {
 		return true

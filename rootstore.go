@@ -48,7 +48,7 @@ func (s *rootStore) Open(name string) (io.ReadSeekCloser, fileInfo, error) {
 }
 
 func infoOf(fi fs.FileInfo) fileInfo {
-	return fileInfo{size: fi.Size(), modTime: fi.ModTime(), id: inode(fi)}
+	return fileInfo{size: fi.Size(), modTime: fi.ModTime(), changed: changeTime(fi), id: inode(fi)}
 }
 
 // Write implements store: the body goes to a temporary file beside the

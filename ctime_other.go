@@ -1,0 +1,12 @@
+//go:build !linux && !darwin && !freebsd
+
+package main
+
+import (
+	"io/fs"
+	"time"
+)
+
+// changeTime falls back to the modification time where the platform has
+// no status change time.
+func changeTime(fi fs.FileInfo) time.Time { return fi.ModTime() }
