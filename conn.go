@@ -117,8 +117,13 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 		c.part.R = nil
 		total += n
 		lr.N -= n
-		if err != nil || n < want {
-			return total, err // an error, or the file ended early
+		if err == nil && n < want {
+			// The file shrank under us: the response promised more, so
+			// the connection must fail rather than look complete.
+			err = io.ErrUnexpectedEOF
+		}
+		if err != nil {
+			return total, err
 		}
 	}
 	return total, nil
