@@ -53,13 +53,7 @@ func tooManyFields(h *fasthttp.RequestHeader) bool {
 		return false
 	}
 	fields := 0
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
+	for line := range bytes.SplitSeq(raw, []byte{'\n'}) {
 		if len(bytes.TrimRight(line, "\r")) > 0 {
 			fields++
 		}

@@ -170,14 +170,7 @@ func badFraming(h *fasthttp.RequestHeader) string {
 // hasRawHeader reports whether the request carried a header named name,
 // as sent (fasthttp folds the framing headers into its own fields).
 func hasRawHeader(h *fasthttp.RequestHeader, name string) bool {
-	raw := h.RawHeaders()
-	for len(raw) > 0 {
-		line := raw
-		if i := bytes.IndexByte(raw, '\n'); i >= 0 {
-			line, raw = raw[:i], raw[i+1:]
-		} else {
-			raw = nil
-		}
+	for line := range bytes.SplitSeq(h.RawHeaders(), []byte{'\n'}) {
 		if len(line) > len(name) && line[len(name)] == ':' && strings.EqualFold(string(line[:len(name)]), name) {
 			return true
 		}
