@@ -91,7 +91,7 @@ type serverProc struct {
 	err  error // its exit error, valid after done
 }
 
-var startLine = regexp.MustCompile(`listening on http://(\S+) serving (.+)`)
+var startLine = regexp.MustCompile(`listening on http://([^\s,]+)(?:, http://\S+)* serving (.+)`)
 
 // startBinary runs httpbox on 127.0.0.1 with a free port, serving root,
 // and waits for its start-up line, which must be its first line. Extra args

@@ -2,9 +2,11 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"net"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -21,21 +23,56 @@ const (
 	sendChunk = 64 << 10
 )
 
-// listener wraps each accepted TCP connection in a conn.
+// listener wraps each accepted TCP connection in a conn, and keeps
+// accepting through errors that pass: fasthttp's Serve returns on any
+// accept error but a timeout, which would end the server when a flood
+// of connections exhausts the file descriptors.
 type listener struct {
 	net.Listener
 	writeTimeout time.Duration
+	log          *accessLog
 }
 
-func (l listener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
+// Accept backs off on errors that say the machine is out of something
+// (descriptors, buffers, memory) or that one connection failed before
+// it was accepted, as net/http does: 5 ms doubling to 1 s, logged once
+// per episode. Any other error (the listener closed at shutdown) ends
+// serving.
+func (l *listener) Accept() (net.Conn, error) {
+	var delay time.Duration
+	failures := 0
+	for {
+		c, err := l.Listener.Accept()
+		if err == nil {
+			if failures > 0 {
+				l.log.Printf("accepting connections again after %d failed attempts", failures)
+			}
+			if tc, ok := c.(*net.TCPConn); ok {
+				return &conn{TCPConn: tc, writeTimeout: l.writeTimeout}, nil
+			}
+			return c, nil
+		}
+		if !acceptErrorPasses(err) {
+			return nil, err
+		}
+		if failures == 0 {
+			l.log.Printf("accept: %v; retrying with back-off", err)
+		}
+		failures++
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		time.Sleep(delay)
 	}
-	if tc, ok := c.(*net.TCPConn); ok {
-		return &conn{TCPConn: tc, writeTimeout: l.writeTimeout}, nil
+}
+
+// acceptErrorPasses reports whether an accept error is one to wait out.
+func acceptErrorPasses(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.ECONNABORTED, syscall.EPROTO, syscall.EPERM} {
+		if errors.Is(err, errno) {
+			return true
+		}
 	}
-	return c, nil
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // conn adds two things to a TCP connection that fasthttp does not do.

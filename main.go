@@ -267,6 +267,16 @@ func versionLine() string {
 // ctx. Errors of the caller's making are usageErrors; a shutdown that had
 // to cut requests off returns errShutdownCut.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	// Signals are handled from before anything says "listening", so that a
+	// SIGTERM at any moment after the start-up line is a clean shutdown.
+	// SIGHUP, SIGUSR1 and SIGUSR2 never stop the server. SIGPIPE is
+	// ignored: once stderr's reader is gone, a log write fails (and its
+	// lines are counted as dropped) instead of killing the process.
+	signals := make(chan os.Signal, 4)
+	signal.Notify(signals, handledSignals...)
+	defer signal.Stop(signals)
+	signal.Ignore(syscall.SIGPIPE)
+
 	cfg, err := parseFlags(args, os.LookupEnv, stdout)
 	if err != nil {
 		if ue := (usageError{}); errors.As(err, &ue) {
@@ -285,71 +295,114 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	store := newRootStore(root)
 	staleTemps, staleErr := store.removeStaleTemps()
 
-	ln, err := listen(cfg)
+	lns, err := listen(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "httpbox: %v\n", err)
 		return err
 	}
-	ln = listener{Listener: ln, writeTimeout: cfg.writeTimeout}
 
 	logger := newAccessLog(stderr, cfg.quiet)
 	defer logger.Close()
 	srv := newServer(cfg, store, logger)
 
-	fmt.Fprintf(stderr, "httpbox %s listening on http://%s serving %s\n", version, ln.Addr(), cfg.root)
+	addrs := make([]string, len(lns))
+	for i, ln := range lns {
+		addrs[i] = "http://" + ln.Addr().String()
+		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger}
+	}
+	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), cfg.root)
 	if staleErr != nil {
 		logger.Printf("removing stale temporary files: %v", staleErr)
 	} else if staleTemps > 0 {
 		logger.Printf("removed %d stale temporary file(s) left by an interrupted upload", staleTemps)
 	}
 
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(ln) }()
+	serveErr := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { serveErr <- srv.Serve(ln) }()
+	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 
-	select {
-	case err := <-serveErr:
+	if err := waitForStop(ctx, signals, serveErr, logger); err != nil {
 		fmt.Fprintf(stderr, "httpbox: serve: %v\n", err)
 		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
 	}
-	stop() // from here on a second signal takes the default action: exit at once
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyStopping)
 
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), cfg.shutdownTimeout)
 	defer cancel()
-	if err := srv.ShutdownWithContext(shutdownCtx); err != nil {
-		// The uploads still running lose their temporary files, so a cut-off
-		// upload leaves nothing behind.
+	shutdown := make(chan error, 1)
+	go func() { shutdown <- srv.ShutdownWithContext(shutdownCtx) }()
+	for {
+		select {
+		case err := <-shutdown:
+			if err == nil {
+				return nil
+			}
+			fmt.Fprintf(stderr, "httpbox: shutdown: requests still running after %v were cut off\n", cfg.shutdownTimeout)
+		case sig := <-signals:
+			if !stopsServer(sig) {
+				logger.Printf("%v received while shutting down: ignored", sig)
+				continue
+			}
+			fmt.Fprintf(stderr, "httpbox: %v received again: requests still running were cut off\n", sig)
+		}
+		// The uploads still running lose their temporary files, so a
+		// cut-off upload leaves nothing behind; the deferred Close writes
+		// the log lines of every request that finished.
 		store.abandonUploads()
-		fmt.Fprintf(stderr, "httpbox: shutdown: requests still running after %v were cut off\n", cfg.shutdownTimeout)
 		return errShutdownCut
 	}
-	return nil
+}
+
+// waitForStop blocks until a signal or ctx asks the server to stop (nil),
+// or serving fails (its error). Other signals are logged and change
+// nothing.
+func waitForStop(ctx context.Context, signals <-chan os.Signal, serveErr <-chan error, logger *accessLog) error {
+	for {
+		select {
+		case err := <-serveErr:
+			return err
+		case <-ctx.Done():
+			return nil
+		case sig := <-signals:
+			if stopsServer(sig) {
+				return nil
+			}
+			logger.Printf("%v received: ignored (nothing to reload)", sig)
+		}
+	}
+}
+
+// stopsServer reports whether sig asks for a shutdown (SIGTERM, SIGINT).
+func stopsServer(sig os.Signal) bool {
+	return sig == os.Interrupt || sig == syscall.SIGTERM
 }
 
 var errShutdownCut = errors.New("shutdown timed out")
 
-// listen returns the socket systemd passed us (socket activation), or binds
-// --host and --port. Binding before serving makes a busy port fail at once.
-func listen(cfg config) (net.Listener, error) {
-	lns, err := activation.Listeners()
+// listen returns the sockets systemd passed us (socket activation: every
+// one of them, say one for IPv4 and one for IPv6), or binds --host and
+// --port. Binding before serving makes a busy port fail at once.
+func listen(cfg config) ([]net.Listener, error) {
+	passed, err := activation.Listeners()
 	if err != nil {
 		return nil, fmt.Errorf("socket activation: %w", err)
 	}
-	for _, ln := range lns {
+	var lns []net.Listener
+	for _, ln := range passed {
 		if ln != nil {
-			return ln, nil
+			lns = append(lns, ln)
 		}
+	}
+	if len(lns) > 0 {
+		return lns, nil
 	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.host, strconv.Itoa(cfg.port)))
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
 	}
-	return ln, nil
+	return []net.Listener{ln}, nil
 }
 
 // newServer builds the fasthttp server with the contract's limits.
@@ -371,6 +424,7 @@ func newServer(cfg config, store store, logger *accessLog) *fasthttp.Server {
 		NoDefaultServerHeader:        true,
 		NoDefaultContentType:         true,
 		CloseOnShutdown:              true,
+		Concurrency:                  connectionLimit(),
 		// Idle keep-alive connections give back their write buffer: with
 		// 10,000 idle connections this saves 40 MB (171 MB -> 130 MB).
 		// Their read buffer stays, because fasthttp keeps it whenever
