@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -93,6 +94,10 @@ type conn struct {
 	part         io.LimitedReader // reused for every chunk: no allocation
 	keptHead     int              // see boundKeptHead
 	sinceLF      int              // see Read
+	// reading is set while the serving goroutine waits in Read: a Close
+	// from elsewhere then comes from the shutdown closing an idle
+	// keep-alive connection, which needs no lingering.
+	reading atomic.Bool
 }
 
 // Read reads from the connection and counts the bytes received since the
@@ -101,7 +106,9 @@ type conn struct {
 // maxHeaderBytes, this tells a request line too long for it (414) from
 // headers too large (431); fasthttp's error is the same for both.
 func (c *conn) Read(p []byte) (int, error) {
+	c.reading.Store(true)
 	n, err := c.TCPConn.Read(p)
+	c.reading.Store(false)
 	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
 	// where a backward byte loop is not.
 	tail := p[max(0, n-maxHeaderBytes):n]
@@ -166,8 +173,14 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	return total, nil
 }
 
-// Close closes the connection after a lingering drain (see conn).
+// Close closes the connection after a lingering drain (see conn), except
+// an idle one: its client has sent nothing since our last answer, and
+// the goroutine waiting for its next request must end now, not after the
+// linger, or a shutdown would wait for idle clients.
 func (c *conn) Close() error {
+	if c.reading.Load() {
+		return c.TCPConn.Close()
+	}
 	if err := c.CloseWrite(); err != nil {
 		return c.TCPConn.Close()
 	}

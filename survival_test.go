@@ -213,3 +213,26 @@ func TestSocketActivationSeveralSockets(t *testing.T) {
 		t.Errorf("exit after SIGTERM: got %d, want 0; stderr:\n%s", code, p.stderr)
 	}
 }
+
+// TestShutdownWithIdleClient: an idle keep-alive connection is closed at
+// once at shutdown and is no request cut off: with --shutdown-timeout 1s
+// the exit is 0. Its close used to linger for 2 s, and the shutdown
+// waited for it.
+func TestShutdownWithIdleClient(t *testing.T) {
+	p := startBinary(t, t.TempDir(), "--shutdown-timeout", "1s")
+	c := dialRaw(t, p)
+	c.send("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead(http.MethodGet); r.status != 200 {
+		t.Fatalf("GET /healthz: got %d", r.status)
+	}
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 0 {
+		t.Errorf("exit with an idle client: got %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+	if strings.Contains(p.stderr.String(), "cut off") {
+		t.Errorf("an idle connection counted as a request cut off; stderr:\n%s", p.stderr)
+	}
+	if _, closed := c.rest(time.Second); !closed {
+		t.Error("the idle connection was not closed")
+	}
+}
