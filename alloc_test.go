@@ -5,45 +5,13 @@ package main
 import (
 	"bytes"
 	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
-
-// connStub is a net.Conn that reads one prepared request and discards the
-// response, so that a whole request runs through fasthttp's ServeConn
-// without a network (fasthttp's allocation_test.go does the same).
-type connStub struct {
-	net.Conn
-	r bytes.Buffer
-	w bytes.Buffer
-}
-
-var stubAddr = &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 4221}
-
-func (c *connStub) Read(b []byte) (int, error)       { return c.r.Read(b) }
-func (c *connStub) Write(b []byte) (int, error)      { return c.w.Write(b) }
-func (c *connStub) Close() error                     { return nil }
-func (c *connStub) RemoteAddr() net.Addr             { return stubAddr }
-func (c *connStub) LocalAddr() net.Addr              { return stubAddr }
-func (c *connStub) SetDeadline(time.Time) error      { return nil }
-func (c *connStub) SetReadDeadline(time.Time) error  { return nil }
-func (c *connStub) SetWriteDeadline(time.Time) error { return nil }
-
-// serve runs request (one or several, pipelined) through srv as one
-// connection and leaves the responses in c.w.
-func (c *connStub) serve(tb testing.TB, srv *fasthttp.Server, request string) {
-	c.r.WriteString(request)
-	c.w.Reset()
-	if err := srv.ServeConn(c); err != nil {
-		tb.Fatal(err)
-	}
-}
 
 // benchServer is the real server, access log on (to io.Discard), serving a
 // root with one small file.
