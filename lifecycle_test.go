@@ -354,11 +354,12 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 		t.Errorf("after SIGKILL: got temporary files %q, want %d (one per killed upload)", tmp, len(old))
 	}
 
-	// The restart removes the stale temporaries; its first line is still
-	// the start-up line (see TestStartupLineFirstWithStaleTemps).
+	// The restart removes the stale temporaries, in the background; its
+	// first line is still the start-up line (see
+	// TestStartupLineFirstWithStaleTemps).
 	p2 := startBinary(t, root, "-q")
-	if tmp := tempFiles(t, root); len(tmp) != 0 {
-		t.Errorf("after restart: got temporary files %q, want none", tmp)
+	if !pollUntil(10*time.Second, func() bool { return len(tempFiles(t, root)) == 0 }) {
+		t.Errorf("after restart: got temporary files %q, want none", tempFiles(t, root))
 	}
 	check("after restart")
 	for name, content := range old {
@@ -379,8 +380,8 @@ func TestStartupLineFirstWithStaleTemps(t *testing.T) {
 	root := t.TempDir()
 	writeTree(t, root, tempPrefix+"stale", []byte("partial"))
 	p := startBinary(t, root, "-q") // fails unless the first line is the start-up line
-	if tmp := tempFiles(t, root); len(tmp) != 0 {
-		t.Errorf("after start: got temporary files %q, want none", tmp)
+	if !pollUntil(10*time.Second, func() bool { return len(tempFiles(t, root)) == 0 }) {
+		t.Errorf("after start: got temporary files %q, want none", tempFiles(t, root))
 	}
 	if r := request(t, p, "GET", "/healthz", nil, ""); r.status != 200 {
 		t.Errorf("GET /healthz: got %d, want 200", r.status)

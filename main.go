@@ -293,7 +293,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer root.Close()
 	store := newRootStore(root)
-	staleTemps, staleErr := store.removeStaleTemps()
 
 	lns, err := listen(cfg)
 	if err != nil {
@@ -311,17 +310,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger}
 	}
 	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), cfg.root)
-	if staleErr != nil {
-		logger.Printf("removing stale temporary files: %v", staleErr)
-	} else if staleTemps > 0 {
-		logger.Printf("removed %d stale temporary file(s) left by an interrupted upload", staleTemps)
-	}
 
 	serveErr := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
+	// Start-up must not wait for the size or depth of the tree: the
+	// temporary files a killed process left are removed in the background.
+	go func() {
+		if n := store.sweepStaleTemps(logger.Printf); n > 0 {
+			logger.Printf("removed %d stale temporary file(s) left by an interrupted upload", n)
+		}
+	}()
 
 	if err := waitForStop(ctx, signals, serveErr, logger); err != nil {
 		fmt.Fprintf(stderr, "httpbox: serve: %v\n", err)

@@ -234,17 +234,6 @@ func (s *rootStore) abandonUploads() {
 	}
 }
 
-// removeStaleTemps runs sweepStaleTemps and returns its reports as one
-// error. It keeps the start-up code's old call working until that code
-// runs the sweep in the background itself.
-func (s *rootStore) removeStaleTemps() (int, error) {
-	var errs []error
-	n := s.sweepStaleTemps(func(format string, args ...any) {
-		errs = append(errs, fmt.Errorf(format, args...))
-	})
-	return n, errors.Join(errs...)
-}
-
 // sweepStaleTemps removes the temporary files that a killed process left
 // behind: regular files named with tempPrefix anywhere under the root. It
 // is meant to run in the background once the server is listening, so that

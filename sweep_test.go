@@ -436,31 +436,6 @@ func TestSweepReportsErrors(t *testing.T) {
 	}
 }
 
-// TestSweepReportsUnreadableDirectory: a real permission error, where the
-// process is subject to permissions.
-func TestSweepReportsUnreadableDirectory(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("permissions do not stop root; TestSweepReportsErrors covers the reporting")
-	}
-	s, dir := sweepStore(t)
-	if err := s.root.Mkdir("locked", 0o755); err != nil {
-		t.Fatal(err)
-	}
-	staleFile(t, s.root, "locked/"+tempPrefix+"stale")
-	if err := os.Chmod(filepath.Join(dir, "locked"), 0); err != nil {
-		t.Fatal(err)
-	}
-	defer os.Chmod(filepath.Join(dir, "locked"), 0o755)
-	var reports sweepReports
-	if n := s.sweepStaleTemps(reports.printf); n != 0 {
-		t.Errorf("removed %d, want 0", n)
-	}
-	got := reports.get()
-	if len(got) != 1 || !strings.Contains(got[0], "locked") || !strings.Contains(got[0], "permission denied") {
-		t.Errorf("reports: %q, want one naming locked and the cause", got)
-	}
-}
-
 // TestSweepStopsWhenRootCloses: once the server shuts down and closes its
 // root, the sweep ends without reporting the closing as errors.
 func TestSweepStopsWhenRootCloses(t *testing.T) {
