@@ -68,33 +68,37 @@ func newAccessLog(w io.Writer, quiet bool) *accessLog {
 	return l
 }
 
+// ended is what is known of a request once its answer has gone out: see
+// handler.finish, the one place that makes it.
+type ended struct {
+	start time.Time // the arrival of the request's first byte
+	end   time.Time // after its answer's last byte, or the abort
+	sent  int64     // body bytes actually sent
+}
+
 // request logs ctx's request: time, remote address, method, target,
-// status, body bytes and time spent in the handler.
-func (l *accessLog) request(ctx *fasthttp.RequestCtx) { l.line(ctx, true) }
+// status, body bytes sent and the time from its first byte to its end.
+func (l *accessLog) request(ctx *fasthttp.RequestCtx, e ended) { l.line(ctx, true, e) }
 
 // unparsed logs a request whose head fasthttp could not parse: it resets
 // the header then, so method and target are unknown and logged as "-".
-func (l *accessLog) unparsed(ctx *fasthttp.RequestCtx) { l.line(ctx, false) }
+func (l *accessLog) unparsed(ctx *fasthttp.RequestCtx, e ended) { l.line(ctx, false, e) }
 
 // line appends ctx's access line. It does not allocate (once the buffer
 // has grown) and never waits for the writer.
-func (l *accessLog) line(ctx *fasthttp.RequestCtx, parsed bool) {
+func (l *accessLog) line(ctx *fasthttp.RequestCtx, parsed bool, e ended) {
 	if l.quiet {
 		return
 	}
-	now := time.Now()
+	now := e.end
+	if now.IsZero() {
+		now = time.Now()
+	}
 	var elapsed time.Duration
-	if start := ctx.Time(); !start.IsZero() {
-		elapsed = now.Sub(start)
+	if !e.start.IsZero() {
+		elapsed = max(now.Sub(e.start), 0)
 	}
-	size := 0
-	if !ctx.Response.SkipBody && !ctx.IsHead() {
-		if ctx.Response.IsBodyStream() {
-			size = ctx.Response.Header.ContentLength()
-		} else {
-			size = len(ctx.Response.Body())
-		}
-	}
+	size := e.sent
 
 	l.mu.Lock()
 	start := len(l.buf)
@@ -112,7 +116,7 @@ func (l *accessLog) line(ctx *fasthttp.RequestCtx, parsed bool) {
 	b = append(b, ' ')
 	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
 	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(max(size, 0)), 10)
+	b = strconv.AppendInt(b, max(size, 0), 10)
 	b = append(b, ' ')
 	b = strconv.AppendFloat(b, float64(elapsed.Microseconds())/1000, 'f', 3, 64)
 	b = append(b, "ms\n"...)

@@ -159,7 +159,7 @@ func TestLogStuckWriterRequestsDoNotWait(t *testing.T) {
 	ctx := logTestCtx(l, "GET", "/stuck/"+strings.Repeat("a", 200))
 
 	// The flusher takes the first line and then waits for the reader.
-	l.request(ctx)
+	l.request(ctx, ended{})
 	select {
 	case <-w.entered:
 	case <-time.After(10 * time.Second):
@@ -169,7 +169,7 @@ func TestLogStuckWriterRequestsDoNotWait(t *testing.T) {
 	const requests = 10_000 // 2.5 MB of lines, more than the log may hold
 	within(t, 10*time.Second, "logging requests while stderr is stuck", func() {
 		for range requests {
-			l.request(ctx)
+			l.request(ctx, ended{})
 		}
 	})
 	l.mu.Lock()
@@ -213,7 +213,7 @@ func TestLogWriteErrorCountedAndReported(t *testing.T) {
 	before := logTestCtx(l, "GET", "/before")
 	within(t, 10*time.Second, "logging into a broken pipe", func() {
 		for range 5 {
-			l.request(before)
+			l.request(before, ended{})
 		}
 		l.Printf("the last message before the reader came back")
 	})
@@ -229,7 +229,7 @@ func TestLogWriteErrorCountedAndReported(t *testing.T) {
 	w.mu.Unlock()
 
 	w.broken.Store(false)
-	l.request(logTestCtx(l, "GET", "/after"))
+	l.request(logTestCtx(l, "GET", "/after"), ended{sent: 5})
 	within(t, 10*time.Second, "Close", func() { l.Close() })
 
 	out := sink.String()
@@ -291,7 +291,7 @@ func TestLogEscapesNonPrintable(t *testing.T) {
 		target.WriteByte(byte(c))
 	}
 	target.WriteString("end")
-	l.request(logTestCtx(l, method, target.String()))
+	l.request(logTestCtx(l, method, target.String()), ended{})
 	l.Printf("message %s\r\n%s", target.String(), "forged")
 	l.Printf("%s", "\\x0a is not a newline")
 	if err := l.Close(); err != nil {
@@ -339,8 +339,8 @@ func TestLogQuietNothingPerRequest(t *testing.T) {
 	l := newAccessLog(sink, true)
 	for range 100 {
 		ctx := logTestCtx(l, "GET", "/quiet")
-		l.request(ctx)
-		l.unparsed(ctx)
+		l.request(ctx, ended{})
+		l.unparsed(ctx, ended{})
 		ctx.Logger().Printf("seek: %v", io.ErrUnexpectedEOF)
 		ctx.Logger().Printf("%v", errors.New("open x: read-only file system"))
 		l.Printf("error when serving connection %q<->%q: %v", ctx.LocalAddr(), ctx.RemoteAddr(),
@@ -371,7 +371,7 @@ func TestLogCloseFlushesPending(t *testing.T) {
 		l := newAccessLog(slow, false)
 		ctx := logTestCtx(l, "GET", "/pending")
 		for range 2000 {
-			l.request(ctx)
+			l.request(ctx, ended{})
 		}
 		l.Printf("the last line")
 		if err := l.Close(); err != nil {
@@ -390,9 +390,9 @@ func TestLogCloseFlushesPending(t *testing.T) {
 		t.Cleanup(func() { close(w.gate) })
 		l := newAccessLog(w, false)
 		ctx := logTestCtx(l, "GET", "/stuck")
-		l.request(ctx)
+		l.request(ctx, ended{})
 		<-w.entered
-		l.request(ctx)
+		l.request(ctx, ended{})
 		var err error
 		within(t, logCloseWait+10*time.Second, "Close with a stuck writer", func() { err = l.Close() })
 		if err == nil {

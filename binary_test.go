@@ -271,6 +271,24 @@ func openFDs(t testing.TB, pid int) int {
 
 // waitFDs polls the server's open descriptors until they are at most
 // want, for up to d; it returns the last count seen.
+// baseFDs is the server's count of open descriptors once it has settled:
+// unchanged for 300 ms. The start-up sweep of stale temporary files holds
+// a few while it runs, in the background.
+func baseFDs(t testing.TB, p *serverProc) int {
+	t.Helper()
+	last := openFDs(t, p.cmd.Process.Pid)
+	for range 50 {
+		time.Sleep(300 * time.Millisecond)
+		n := openFDs(t, p.cmd.Process.Pid)
+		if n == last {
+			return n
+		}
+		last = n
+	}
+	t.Fatalf("the server's open descriptors never settled (last %d)", last)
+	return 0
+}
+
 func waitFDs(t testing.TB, p *serverProc, want int, d time.Duration) int {
 	t.Helper()
 	var n int

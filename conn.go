@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"os"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -98,6 +97,9 @@ type conn struct {
 	// from elsewhere then comes from the shutdown closing an idle
 	// keep-alive connection, which needs no lingering.
 	reading atomic.Bool
+	// requestStart is when the first byte of the request being served
+	// arrived; lastEnd, when the previous one ended (see finish).
+	requestStart, lastEnd time.Time
 }
 
 // Read reads from the connection and counts the bytes received since the
@@ -109,6 +111,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	c.reading.Store(true)
 	n, err := c.TCPConn.Read(p)
 	c.reading.Store(false)
+	if n > 0 && c.requestStart.IsZero() {
+		c.requestStart = time.Now()
+	}
 	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
 	// where a backward byte loop is not.
 	tail := p[max(0, n-maxHeaderBytes):n]
@@ -142,12 +147,14 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	if !ok {
 		return c.TCPConn.ReadFrom(r)
 	}
-	f, ok := lr.R.(*os.File)
-	if !ok {
+	body, ok := lr.R.(*sentBody)
+	if !ok || body.file() == nil {
 		return c.TCPConn.ReadFrom(r)
 	}
+	f := body.file()
 	if n, handled, err := c.sendFile(f, lr.N); handled {
 		lr.N -= n
+		body.moved(n)
 		return n, err
 	}
 	var total int64
@@ -161,6 +168,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 		c.part.R = nil
 		total += n
 		lr.N -= n
+		body.moved(n)
 		if err == nil && n < want {
 			// The file shrank under us: the response promised more, so
 			// the connection must fail rather than look complete.

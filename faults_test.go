@@ -181,7 +181,7 @@ func TestFaultTimeouts(t *testing.T) {
 		writeTree(t, root, "big", pattern(3, size))
 		p := startBinary(t, root, "--write-timeout", "1s")
 		pid := p.cmd.Process.Pid
-		base := openFDs(t, pid) // before any connection
+		base := baseFDs(t, p) // before any connection
 		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
 		c.send("GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
 		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
@@ -227,8 +227,7 @@ func TestFaultTimeouts(t *testing.T) {
 		root := t.TempDir()
 		writeTree(t, root, "small", pattern(4, 60<<10))
 		p := startBinary(t, root, "--write-timeout", "1s", "--quiet")
-		pid := p.cmd.Process.Pid
-		base := openFDs(t, pid)
+		base := baseFDs(t, p)
 		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
 		go func() { // 64 MiB of answers asked for; the writes stop when the server stops reading
 			req := strings.Repeat("GET /files/small HTTP/1.1\r\nHost: x\r\n\r\n", 64)

@@ -119,7 +119,7 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	unescaped := bytes.IndexByte(rawTail, '%') < 0
 	if unescaped {
 		if e := f.cache.lookup(rawTail, ctx.Time(), f.store.Stat); e != nil {
-			respondFile(ctx, e.info, e.etag, e.data, nil)
+			f.respond(ctx, e.info, e.etag, e.data, nil)
 			return
 		}
 	}
@@ -134,7 +134,7 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	}
 	if !unescaped {
 		if e := f.cache.lookup([]byte(name), ctx.Time(), f.store.Stat); e != nil {
-			respondFile(ctx, e.info, e.etag, e.data, nil)
+			f.respond(ctx, e.info, e.etag, e.data, nil)
 			return
 		}
 	}
@@ -153,17 +153,17 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 			return
 		}
 		e := f.cache.add(name, data, info, gen, ctx.Time())
-		respondFile(ctx, e.info, e.etag, e.data, nil)
+		f.respond(ctx, e.info, e.etag, e.data, nil)
 		return
 	}
 	var etag [80]byte
-	respondFile(ctx, info, info.appendETag(etag[:0]), nil, file)
+	f.respond(ctx, info, info.appendETag(etag[:0]), nil, file)
 }
 
-// respondFile answers a GET or HEAD of a file whose bytes are either data
+// respond answers a GET or HEAD of a file whose bytes are either data
 // (immutable, sent without a copy) or file, which it closes or hands to
 // fasthttp to close once sent. It applies conditional and range headers.
-func respondFile(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, file io.ReadSeekCloser) {
+func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, file io.ReadSeekCloser) {
 	closeFile := func() {
 		if file != nil {
 			file.Close()
@@ -218,8 +218,9 @@ func respondFile(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, fil
 				return
 			}
 		}
-		// fasthttp closes the file once sent, and uses sendfile where it can.
-		ctx.SetBodyStream(file, int(length))
+		// fasthttp closes the body once sent, which ends the request, and
+		// conn uses sendfile where it can.
+		ctx.SetBodyStream(&sentBody{r: file, left: length, h: f.h, ctx: ctx}, int(length))
 	}
 }
 

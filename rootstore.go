@@ -13,7 +13,6 @@ import (
 	"strings"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // rootStore keeps files in a directory. Every operation goes through
@@ -61,12 +60,14 @@ func infoOf(fi fs.FileInfo) fileInfo {
 func (s *rootStore) Write(name string, body io.Reader, onlyIfAbsent bool) (created bool, err error) {
 	dir := path.Dir(name)
 	tmp := path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	// Tracked before it exists, so that the sweep of stale temporary files
+	// never takes it for one.
+	s.track(tmp)
+	defer s.untrack(tmp)
 	f, newDirs, err := s.createTemp(tmp)
 	if err != nil {
 		return false, err
 	}
-	s.track(tmp)
-	defer s.untrack(tmp)
 	done := false
 	defer func() {
 		if !done {
@@ -248,10 +249,10 @@ func (s *rootStore) abandonUploads() {
 // followed: a directory is entered only if the handle opened is the
 // directory listed, and only regular files are removed.
 //
-// A live upload never loses its file. A temporary file is removed only if
-// it was last modified before the sweep started, on the file system's own
-// clock (see sweepCutoff), and if, checked under s.mu as it is removed, no
-// upload being tracked has its name.
+// A live upload never loses its file: Write tracks its temporary name
+// before the file exists, and a temporary file is removed only if,
+// checked under s.mu as it is removed, no upload being tracked has its
+// name.
 //
 // Errors other than an entry vanishing or changing meanwhile go to
 // report, the first sweepMaxReports in full and the rest as a count. The
@@ -274,10 +275,8 @@ type sweeper struct {
 	s      *rootStore
 	report func(format string, args ...any)
 
-	cutoff  time.Time // stale: last modified before this; zero: sweepCutoff
 	maxOpen int
 	openDir func(parent *os.Root, name string) (*os.Root, error)
-	started func() // called once the cutoff is fixed, before the walk
 
 	stack    []sweepFrame // the path from the root to the current directory
 	held     []int        // the frames holding a handle, the root excepted, by depth
@@ -306,12 +305,6 @@ func (s *rootStore) newSweeper(report func(format string, args ...any)) *sweeper
 }
 
 func (w *sweeper) run() int {
-	if w.cutoff.IsZero() {
-		w.cutoff = w.s.sweepCutoff()
-	}
-	if w.started != nil {
-		w.started()
-	}
 	w.stack = append(w.stack, sweepFrame{dir: w.s.root})
 	w.scan(0)
 	for len(w.stack) > 0 && !w.stopped {
@@ -436,18 +429,9 @@ func (w *sweeper) scan(i int) {
 }
 
 // removeTemp removes the temporary file e of the directory of frame i if
-// it is stale: older than the sweep, and no upload's.
+// it is stale: no upload's.
 func (w *sweeper) removeTemp(i int, dir *os.Root, e fs.DirEntry) {
-	info, err := e.Info()
-	if err != nil {
-		if !sweepVanished(err) {
-			w.fail(i, e.Name(), err)
-		}
-		return
-	}
-	if !info.ModTime().Before(w.cutoff) {
-		return
-	}
+	var err error
 	w.s.mu.Lock()
 	live := w.s.uploadingLocked(e.Name())
 	if !live {
@@ -571,46 +555,6 @@ func (w *sweeper) fail(i int, name string, err error) {
 		return
 	}
 	w.report("sweeping stale temporary files: %s: %v", p, err)
-}
-
-// sweepCutoff returns the time before which a temporary file must have
-// been last modified to be stale. It is read from the file system, on a
-// file of its own, so that its clock and granularity are the ones that
-// stamp uploads; and it is the first time after the sweep started that
-// this clock shows, so that a file created after it cannot carry an older
-// stamp, however coarse the clock. Where no file can be created, the time
-// is the system's, a second back.
-func (s *rootStore) sweepCutoff() time.Time {
-	fallback := time.Now().Add(-time.Second)
-	name := tempPrefix + "sweep-" + strconv.FormatUint(rand.Uint64(), 36)
-	f, err := s.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return fallback
-	}
-	defer func() {
-		f.Close()
-		_ = s.root.Remove(name)
-	}()
-	fi, err := f.Stat()
-	if err != nil {
-		return fallback
-	}
-	first := fi.ModTime()
-	// Two seconds cover the coarsest clocks (FAT's); the tick of most is
-	// a few milliseconds.
-	for deadline := time.Now().Add(3 * time.Second); time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-		if _, err := f.WriteAt([]byte{0}, 0); err != nil {
-			return fallback
-		}
-		if fi, err = f.Stat(); err != nil {
-			return fallback
-		}
-		if fi.ModTime().After(first) {
-			return fi.ModTime()
-		}
-	}
-	return first
 }
 
 // Stat implements store.

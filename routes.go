@@ -82,7 +82,7 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	if tooManyFields(&ctx.Request.Header) {
 		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 		ctx.SetConnectionClose()
-		h.log.request(ctx)
+		h.finish(ctx, true, inMemoryBodyBytes(ctx))
 		dropRequestState(ctx)
 		return
 	}
@@ -108,8 +108,9 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	default:
 		h.router.Handler(ctx)
 	}
-	h.log.request(ctx)
-	boundKeptHead(ctx)
+	if !streamedToFinish(ctx) {
+		h.finish(ctx, true, inMemoryBodyBytes(ctx))
+	}
 }
 
 var rootPath = []byte("/")
@@ -134,7 +135,7 @@ func (h *handler) recoverPanic(ctx *fasthttp.RequestCtx) {
 	ctx.Response.ResetBody()
 	writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
 	ctx.SetConnectionClose()
-	h.log.request(ctx)
+	h.finish(ctx, true, inMemoryBodyBytes(ctx))
 	dropRequestState(ctx)
 }
 
@@ -198,9 +199,9 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 	}
 	ctx.SetConnectionClose()
 	// fasthttp resets the request after any error, so what it was is
-	// unknown; but the reset keeps the parsed state's memory.
-	h.log.unparsed(ctx)
-	dropRequestState(ctx)
+	// unknown; but the reset keeps the parsed state's memory, which
+	// finish drops.
+	h.finish(ctx, false, inMemoryBodyBytes(ctx))
 }
 
 // expect decides an `Expect: 100-continue` request from its headers alone,
@@ -215,7 +216,7 @@ func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
 		return fasthttp.StatusContinue
 	}
 	// fasthttp closes the connection after a refused Expect.
-	h.log.request(ctx)
+	h.finish(ctx, true, inMemoryBodyBytes(ctx))
 	dropRequestState(ctx)
 	return status
 }

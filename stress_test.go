@@ -37,8 +37,7 @@ func TestStressConcurrentWriters(t *testing.T) {
 func testConcurrentWriters(t *testing.T, size int) {
 	root := t.TempDir()
 	p := startBinary(t, root, "--quiet")
-	pid := p.cmd.Process.Pid
-	base := openFDs(t, pid)
+	base := baseFDs(t, p)
 	client, tr := newClient(t, 30*time.Second)
 
 	const writers, readers, rounds = 8, 4, 400
@@ -179,8 +178,7 @@ func testConcurrentWriters(t *testing.T, size int) {
 func TestStressDroppedConnections(t *testing.T) {
 	root := t.TempDir()
 	p := startBinary(t, root, "--quiet")
-	pid := p.cmd.Process.Pid
-	base := openFDs(t, pid)
+	base := baseFDs(t, p)
 
 	// Each kind stops half-way through a request, then goes away with a FIN
 	// or (SO_LINGER 0) a reset.

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// finish is the one place where a request ends. It runs once the answer
+// has gone out: when the handler returns for an answer held in memory, and
+// when fasthttp closes a streamed body (sentBody), after its last byte or
+// the abort. It logs the request with its real start, its end and the
+// body bytes actually sent, and settles what the connection keeps of the
+// request's head. A request that was not parsed keeps nothing.
+func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
+	e := ended{start: requestStart(ctx), end: time.Now(), sent: sent}
+	if parsed {
+		h.log.request(ctx, e)
+	} else {
+		h.log.unparsed(ctx, e)
+	}
+	if c, ok := ctx.Conn().(*conn); ok {
+		c.requestStart = time.Time{} // the next read starts the next request
+		c.lastEnd = e.end
+	}
+	if parsed {
+		boundKeptHead(ctx)
+	} else {
+		dropRequestState(ctx)
+	}
+}
+
+// requestStart is when the request's first byte arrived. fasthttp's
+// ctx.Time is set only once the head (and a first body byte) is in, and
+// not at all for a request it refuses before the handler, where it still
+// holds the previous request's time.
+func requestStart(ctx *fasthttp.RequestCtx) time.Time {
+	c, ok := ctx.Conn().(*conn)
+	switch {
+	case !ok:
+		return ctx.Time()
+	case !c.requestStart.IsZero():
+		return c.requestStart
+	case !c.lastEnd.IsZero():
+		// Pipelined: its bytes came with the previous request's, and it
+		// waited for that one to end.
+		return c.lastEnd
+	}
+	return ctx.ConnTime()
+}
+
+// inMemoryBodyBytes is what an answer held in memory sends of its body.
+func inMemoryBodyBytes(ctx *fasthttp.RequestCtx) int64 {
+	if ctx.Response.SkipBody || ctx.IsHead() {
+		return 0
+	}
+	return int64(len(ctx.Response.Body()))
+}
+
+// sentBody is a streamed answer's body. It counts the bytes that go out,
+// and when fasthttp closes it the request ends (see finish). conn.ReadFrom
+// sends its file with sendfile where it can, and counts those bytes too.
+type sentBody struct {
+	r    io.ReadSeekCloser
+	left int64 // the answer's length, less what was sent: a range ends early
+	sent int64
+	h    *handler
+	ctx  *fasthttp.RequestCtx
+}
+
+func (b *sentBody) Read(p []byte) (int, error) {
+	if b.left <= 0 {
+		return 0, io.EOF
+	}
+	n, err := b.r.Read(p[:min(int64(len(p)), b.left)])
+	b.moved(int64(n))
+	return n, err
+}
+
+// moved counts n bytes sent.
+func (b *sentBody) moved(n int64) {
+	b.sent += n
+	b.left -= n
+}
+
+func (b *sentBody) Close() error {
+	err := b.r.Close()
+	b.h.finish(b.ctx, true, b.sent)
+	return err
+}
+
+// file returns the body's file, for sendfile, or nil.
+func (b *sentBody) file() *os.File {
+	f, _ := b.r.(*os.File)
+	return f
+}
+
+// streamedToFinish reports whether the request ends when its streamed body
+// is closed rather than now.
+func streamedToFinish(ctx *fasthttp.RequestCtx) bool {
+	_, ok := ctx.Response.BodyStream().(*sentBody)
+	return ok
+}
