@@ -32,6 +32,9 @@ var (
 	errConflict = errors.New("conflicts with what is on disk")
 	// errExists: a create-only write (If-None-Match: *) found the name taken.
 	errExists = errors.New("already exists")
+	// errPrecondition: a conditional write's If-Match or If-None-Match no
+	// longer held when it was to be committed.
+	errPrecondition = errors.New("precondition failed")
 	// errIncomplete: the body ended before its declared length or its last
 	// chunk; the client gave up or was cut off.
 	errIncomplete = fmt.Errorf("request body incomplete: %w", io.ErrUnexpectedEOF)
@@ -46,12 +49,23 @@ type store interface {
 	Open(name string) (io.ReadSeekCloser, fileInfo, error)
 	// Write replaces name with body atomically: readers see the old bytes
 	// or the new, never a mix, and a failed write leaves nothing behind.
-	// With onlyIfAbsent it creates or fails with errExists, atomically.
-	Write(name string, body io.Reader, onlyIfAbsent bool) (created bool, err error)
-	// Remove deletes a file, a symlink (not its target) or an empty directory.
-	Remove(name string) error
+	// cond is checked atomically with the commit (see writeCond).
+	Write(name string, body io.Reader, cond writeCond) (created bool, err error)
+	// Remove deletes a file, a symlink (not its target) or an empty
+	// directory, if cond holds.
+	Remove(name string, cond writeCond) error
 	// Stat describes the regular file Open would open.
 	Stat(name string) (fileInfo, error)
+}
+
+// writeCond is a write's precondition, decided atomically with its
+// commit: no other write through this server lands in between.
+type writeCond struct {
+	// onlyIfAbsent: create, or fail with errExists (If-None-Match: *).
+	onlyIfAbsent bool
+	// holds, when set, re-checks If-Match and If-None-Match; false fails
+	// the write with errPrecondition.
+	holds func() bool
 }
 
 // fileInfo is what conditional and range requests need to know of a file.
@@ -245,8 +259,7 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 		limit:    f.h.maxBody,
 		timeout:  f.readTimeout,
 	}
-	onlyIfAbsent := string(ctx.Request.Header.Peek(fasthttp.HeaderIfNoneMatch)) == "*"
-	created, err := f.store.Write(name, body, onlyIfAbsent)
+	created, err := f.store.Write(name, body, f.writeCondOf(&ctx.Request.Header, name))
 	f.cache.invalidate()
 	if err != nil {
 		f.failBody(ctx, body.err, err)
@@ -267,7 +280,7 @@ func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
 	if refused != 0 {
 		return
 	}
-	err := f.store.Remove(name)
+	err := f.store.Remove(name, f.writeCondOf(&ctx.Request.Header, name))
 	f.cache.invalidate()
 	if err != nil {
 		f.fail(ctx, opDelete, err)
@@ -333,7 +346,7 @@ func fileErrorStatus(op fileOp, err error) (int, string) {
 		return fasthttp.StatusForbidden, "path leaves the root"
 	case isErrno && (errno == syscall.ENOSPC || errno == syscall.EDQUOT):
 		return fasthttp.StatusInsufficientStorage, "no space left on the server"
-	case errors.Is(err, errExists):
+	case errors.Is(err, errExists), errors.Is(err, errPrecondition):
 		return fasthttp.StatusPreconditionFailed, "precondition failed"
 	case errors.Is(err, errNotFile):
 		return fasthttp.StatusNotFound, "not found"
@@ -464,6 +477,9 @@ func fasthttpDate() (time.Time, bool) {
 func etagListMatches(list, etag []byte, strong bool) bool {
 	for item := range bytes.SplitSeq(list, []byte{','}) {
 		item = bytes.TrimSpace(item)
+		if len(item) == 0 {
+			continue // "a, , b": empty list elements are allowed
+		}
 		if string(item) == "*" {
 			return true
 		}
@@ -494,22 +510,45 @@ func etagHeaderMatches(h *fasthttp.RequestHeader, key string, etag []byte, stron
 }
 
 // preconditionFailed evaluates If-Match and If-None-Match of a write
-// against the file it would replace or delete (RFC 9110 section 13.2.2,
-// If-Match first). If-None-Match: * is decided again, atomically, when
-// the file is created (store.Write's onlyIfAbsent).
+// against what it would replace or delete (RFC 9110 section 13.2.2,
+// If-Match first). A directory exists, with no entity tag: * matches it.
+// refuseWrite asks before the body is read; the store asks again as it
+// commits (writeCondOf).
 func (f *fileHandler) preconditionFailed(h *fasthttp.RequestHeader, name string) bool {
-	if len(h.Peek(fasthttp.HeaderIfMatch)) == 0 && len(h.Peek(fasthttp.HeaderIfNoneMatch)) == 0 {
+	if !hasPreconditions(h) {
 		return false
 	}
 	info, err := f.store.Stat(name)
-	exists := err == nil
+	exists := err == nil || errors.Is(err, errNotFile)
 	var buf [80]byte
-	etag := info.appendETag(buf[:0])
+	var etag []byte
+	if err == nil {
+		etag = info.appendETag(buf[:0])
+	}
 	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfMatch, etag, true); present && (!exists || !match) {
 		return true
 	}
 	match, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, etag, false)
 	return exists && match
+}
+
+func hasPreconditions(h *fasthttp.RequestHeader) bool {
+	return len(h.Peek(fasthttp.HeaderIfMatch)) > 0 || len(h.Peek(fasthttp.HeaderIfNoneMatch)) > 0
+}
+
+// writeCondOf is the precondition a write or delete carries to the store.
+// If-None-Match: * is also a create-only write, which the store decides by
+// a hard link; any other condition is checked again under the name's
+// lock, just before the commit.
+func (f *fileHandler) writeCondOf(h *fasthttp.RequestHeader, name string) writeCond {
+	if !hasPreconditions(h) {
+		return writeCond{}
+	}
+	onlyIfAbsent, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, nil, false)
+	return writeCond{
+		onlyIfAbsent: onlyIfAbsent, // only * matches no entity tag
+		holds:        func() bool { return !f.preconditionFailed(h, name) },
+	}
 }
 
 type rangeKind int

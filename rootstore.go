@@ -20,12 +20,18 @@ import (
 type rootStore struct {
 	root *os.Root
 
-	mu      sync.Mutex
-	uploads map[string]struct{} // temp files being written
+	mu sync.Mutex
+	// uploads are the temporary files being written, with the directories
+	// each upload created on its way (removed if it is cut off).
+	uploads map[string][]string
+
+	// names serialises the commits (link, rename, remove) of one name with
+	// the re-check of their preconditions; see nameLock.
+	names [64]sync.Mutex
 }
 
 func newRootStore(root *os.Root) *rootStore {
-	return &rootStore{root: root, uploads: make(map[string]struct{})}
+	return &rootStore{root: root, uploads: make(map[string][]string)}
 }
 
 // Open implements store.
@@ -57,21 +63,24 @@ func infoOf(fi fs.FileInfo) fileInfo {
 // synced so that the answer survives a power cut. Readers and concurrent
 // writers see one whole body; a failed write, a panic included, leaves
 // neither the temporary file nor a parent directory it created.
-func (s *rootStore) Write(name string, body io.Reader, onlyIfAbsent bool) (created bool, err error) {
+func (s *rootStore) Write(name string, body io.Reader, cond writeCond) (created bool, err error) {
 	dir := path.Dir(name)
 	tmp := path.Join(dir, tempPrefix+strconv.FormatUint(rand.Uint64(), 36))
 	// Tracked before it exists, so that the sweep of stale temporary files
 	// never takes it for one.
-	s.track(tmp)
+	s.track(tmp, nil)
 	defer s.untrack(tmp)
 	f, newDirs, err := s.createTemp(tmp)
 	if err != nil {
 		return false, err
 	}
+	s.track(tmp, newDirs)
+	// The file stays open, and so locked against other processes' sweeps
+	// (see lockTemp), until it has its name.
+	defer f.Close()
 	done := false
 	defer func() {
 		if !done {
-			f.Close()
 			_ = s.root.Remove(tmp)
 			s.removeDirs(newDirs)
 		}
@@ -88,10 +97,7 @@ func (s *rootStore) Write(name string, body io.Reader, onlyIfAbsent bool) (creat
 	if err = f.Sync(); err != nil {
 		return false, err
 	}
-	if err = f.Close(); err != nil {
-		return false, err
-	}
-	if created, err = s.commit(tmp, name, onlyIfAbsent); err != nil {
+	if created, err = s.commit(tmp, name, cond); err != nil {
 		return false, err
 	}
 	done = true
@@ -121,6 +127,12 @@ func (s *rootStore) createTemp(tmp string) (f *os.File, newDirs []string, err er
 		newDirs = append(newDirs, made...)
 		if mkErr != nil {
 			err = mkErr
+			if _, rootErr := s.root.Stat("."); errors.Is(mkErr, fs.ErrNotExist) && rootErr == nil {
+				// A symlink on the way that leads nowhere: the path
+				// conflicts with what is there. (Without the root, it is
+				// the server's problem.)
+				err = fmt.Errorf("create %s: %w: %w", tmp, errConflict, mkErr)
+			}
 			break
 		}
 	}
@@ -128,6 +140,7 @@ func (s *rootStore) createTemp(tmp string) (f *os.File, newDirs []string, err er
 		s.removeDirs(newDirs)
 		return nil, nil, err
 	}
+	lockTemp(f)
 	return f, newDirs, nil
 }
 
@@ -161,8 +174,16 @@ func (s *rootStore) removeDirs(dirs []string) {
 // created or replaced is decided by the kernel, not by an earlier look:
 // a hard link fails when the name exists, so of two writers creating one
 // name exactly one is told it created it. Where hard links are not
-// supported, a look before the rename decides.
-func (s *rootStore) commit(tmp, name string, onlyIfAbsent bool) (created bool, err error) {
+// supported, a look before the rename decides. The write's precondition
+// is checked again here, under the name's lock, so that no other write
+// through this server lands between the check and the commit.
+func (s *rootStore) commit(tmp, name string, cond writeCond) (created bool, err error) {
+	mu := s.nameLock(name)
+	mu.Lock()
+	defer mu.Unlock()
+	if cond.holds != nil && !cond.holds() {
+		return false, fmt.Errorf("write %s: %w", name, errPrecondition)
+	}
 	err = s.root.Link(tmp, name)
 	switch {
 	case err == nil:
@@ -171,13 +192,13 @@ func (s *rootStore) commit(tmp, name string, onlyIfAbsent bool) (created bool, e
 		_ = s.root.Remove(tmp)
 		return true, nil
 	case errors.Is(err, fs.ErrExist):
-		if onlyIfAbsent {
+		if cond.onlyIfAbsent {
 			return false, fmt.Errorf("create %s: %w", name, errExists)
 		}
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK):
 		if _, statErr := s.root.Lstat(name); errors.Is(statErr, fs.ErrNotExist) {
 			created = true
-		} else if onlyIfAbsent {
+		} else if cond.onlyIfAbsent {
 			return false, fmt.Errorf("create %s: %w", name, errExists)
 		}
 	default:
@@ -185,6 +206,17 @@ func (s *rootStore) commit(tmp, name string, onlyIfAbsent bool) (created bool, e
 	}
 	// rename(2) refuses to put a file over a directory (EISDIR: 409).
 	return created, s.root.Rename(tmp, name)
+}
+
+// nameLock returns the lock that serialises the commits of name. Names
+// share 64 locks by a hash: a rare wait between two unrelated writes is
+// cheaper than a lock per name.
+func (s *rootStore) nameLock(name string) *sync.Mutex {
+	h := uint32(2166136261) // FNV-1a
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint32(name[i])) * 16777619
+	}
+	return &s.names[h%uint32(len(s.names))]
 }
 
 // syncDirs syncs dir and, when the write created directories, the
@@ -209,13 +241,19 @@ func (s *rootStore) syncDirs(dir string, newDirs int) {
 var copyBuffers = sync.Pool{New: func() any { return new([64 << 10]byte) }}
 
 // Remove implements store.
-func (s *rootStore) Remove(name string) error {
+func (s *rootStore) Remove(name string, cond writeCond) error {
+	mu := s.nameLock(name)
+	mu.Lock()
+	defer mu.Unlock()
+	if cond.holds != nil && !cond.holds() {
+		return fmt.Errorf("remove %s: %w", name, errPrecondition)
+	}
 	return s.root.Remove(name)
 }
 
-func (s *rootStore) track(tmp string) {
+func (s *rootStore) track(tmp string, newDirs []string) {
 	s.mu.Lock()
-	s.uploads[tmp] = struct{}{}
+	s.uploads[tmp] = newDirs
 	s.mu.Unlock()
 }
 
@@ -225,13 +263,15 @@ func (s *rootStore) untrack(tmp string) {
 	s.mu.Unlock()
 }
 
-// abandonUploads removes the temporary files of uploads still running, so
-// that a shutdown that cuts them off leaves no partial file.
+// abandonUploads removes the temporary files of uploads still running, and
+// the directories they created, so that a shutdown that cuts them off
+// leaves nothing behind.
 func (s *rootStore) abandonUploads() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for tmp := range s.uploads {
+	for tmp, newDirs := range s.uploads {
 		_ = s.root.Remove(tmp)
+		s.removeDirs(newDirs)
 	}
 }
 
@@ -433,7 +473,7 @@ func (w *sweeper) scan(i int) {
 func (w *sweeper) removeTemp(i int, dir *os.Root, e fs.DirEntry) {
 	var err error
 	w.s.mu.Lock()
-	live := w.s.uploadingLocked(e.Name())
+	live := w.s.uploadingLocked(e.Name()) || lockedByAnother(dir, e.Name())
 	if !live {
 		err = dir.Remove(e.Name())
 	}

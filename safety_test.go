@@ -221,7 +221,7 @@ func TestWriteCleanupOnPanic(t *testing.T) {
 				t.Error("the body's panic did not reach the caller")
 			}
 		}()
-		_, _ = s.Write("p1/p2/f", panicReader{}, false)
+		_, _ = s.Write("p1/p2/f", panicReader{}, writeCond{})
 	}()
 	entries, err := os.ReadDir(dir)
 	if err != nil || len(entries) > 0 {
@@ -486,4 +486,94 @@ func indexOfLine(lines []string, start int, op string, names ...string) int {
 		}
 	}
 	return -1
+}
+
+// TestIfMatchHoldsAtTheCommit: If-Match is checked again as the write is
+// committed, so a write that started against version E loses to one that
+// replaced E while its body was still arriving: no update is lost.
+func TestIfMatchHoldsAtTheCommit(t *testing.T) {
+	root := t.TempDir()
+	p := startBinary(t, root)
+	if r := upload(t, p, "PUT", "/files/cond", []byte("v0")); r.status != 201 {
+		t.Fatalf("PUT v0: got %d", r.status)
+	}
+	etag := getRaw(t, p, "/files/cond").header.Get("ETag")
+	slow := dialRaw(t, p)
+	slow.send("PUT /files/cond HTTP/1.1\r\nHost: x\r\nIf-Match: " + etag + "\r\nContent-Length: 4\r\n\r\nA")
+	if r := request(t, p, "PUT", "/files/cond", []string{"If-Match: " + etag}, "BBBB"); r.status != 204 {
+		t.Fatalf("the second writer's PUT: got %d, want 204", r.status)
+	}
+	slow.send("AAA")
+	if r := slow.mustRead(http.MethodPut); r.status != 412 {
+		t.Errorf("the first writer, whose version was replaced meanwhile: got %d, want 412", r.status)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "cond")); string(got) != "BBBB" {
+		t.Errorf("the file holds %q, want the second writer's \"BBBB\"", got)
+	}
+}
+
+// TestPreconditionsSeeDirectories: a directory exists (with no entity
+// tag) for If-Match: * and If-None-Match: *.
+func TestPreconditionsSeeDirectories(t *testing.T) {
+	s := newTestServer(t, nil)
+	mustDo(t, os.Mkdir(filepath.Join(s.root, "emptydir"), 0o755))
+	if r := s.do(t, "DELETE", "/files/emptydir", "", "If-None-Match: *"); r.status != 412 {
+		t.Errorf("DELETE of a directory with If-None-Match: *: got %d, want 412", r.status)
+	}
+	if !fileExists(filepath.Join(s.root, "emptydir")) {
+		t.Fatal("the directory was removed")
+	}
+	if r := s.do(t, "DELETE", "/files/emptydir", "", "If-Match: *"); r.status != 204 {
+		t.Errorf("DELETE of a directory with If-Match: *: got %d, want 204", r.status)
+	}
+}
+
+// TestDanglingSymlinkOnTheWayIs409: a path through a symlink that leads
+// nowhere conflicts with what is on disk; it is not a server failure.
+func TestDanglingSymlinkOnTheWayIs409(t *testing.T) {
+	s := newTestServer(t, nil)
+	mustDo(t, os.Symlink("nowhere", filepath.Join(s.root, "dldir")))
+	for _, path := range []string{"/files/dldir/x", "/files/dldir/a/b"} {
+		if r := s.do(t, "PUT", path, "data"); r.status != 409 {
+			t.Errorf("PUT %s: got %d %q, want 409", path, r.status, r.body)
+		}
+	}
+}
+
+// TestAnotherInstancesUploadSurvivesTheSweep: a second server started on
+// the same root leaves the first one's upload in progress alone.
+func TestAnotherInstancesUploadSurvivesTheSweep(t *testing.T) {
+	root := t.TempDir()
+	a := startBinary(t, root)
+	c := dialRaw(t, a)
+	body := pattern(5, 64<<10)
+	c.send(fmt.Sprintf("PUT /files/up HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body)) + string(body[:32<<10]))
+	waitTempFiles(t, root, 1)
+	b := startBinary(t, root)
+	assertHealthy(t, b)
+	time.Sleep(500 * time.Millisecond) // the second server's sweep runs in the background
+	c.send(string(body[32<<10:]))
+	if r := c.mustRead(http.MethodPut); r.status != 201 {
+		t.Fatalf("the first server's upload after the second one started: got %d %q, want 201; second server:\n%s", r.status, r.body, b.stderr)
+	}
+	if got, _ := os.ReadFile(filepath.Join(root, "up")); !bytes.Equal(got, body) {
+		t.Errorf("the upload holds %d bytes, want the %d sent", len(got), len(body))
+	}
+}
+
+// TestCutOffAtShutdownLeavesNoParents: an upload cut off by the shutdown
+// timeout leaves neither its file nor the directories it created.
+func TestCutOffAtShutdownLeavesNoParents(t *testing.T) {
+	root := t.TempDir()
+	p := startBinary(t, root, "--shutdown-timeout", "1s")
+	c := startUpload(t, p, "/files/newdir/sub/f", 1<<20, pattern(6, 4<<10))
+	defer c.c.Close()
+	waitTempFiles(t, root, 1)
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 10*time.Second); code != 1 {
+		t.Errorf("exit after cutting an upload off: got %d, want 1", code)
+	}
+	if _, err := os.Lstat(filepath.Join(root, "newdir")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the cut-off upload left newdir behind (err %v)", err)
+	}
 }

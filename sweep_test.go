@@ -156,14 +156,14 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 	staleFile(t, s.root, "d/"+tempPrefix+"tracked")
 	staleFile(t, s.root, "d/"+tempPrefix+"viaLink")
 	staleFile(t, s.root, "d/"+tempPrefix+"stale")
-	s.track("d/" + tempPrefix + "tracked")
-	s.track("link/" + tempPrefix + "viaLink")
+	s.track("d/"+tempPrefix+"tracked", nil)
+	s.track("link/"+tempPrefix+"viaLink", nil)
 
 	// A real upload, stalled after its first bytes, dated an hour back.
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Write("d/up", pr, false)
+		_, err := s.Write("d/up", pr, writeCond{})
 		done <- err
 	}()
 	if _, err := pw.Write([]byte("first ")); err != nil {
@@ -238,7 +238,7 @@ func TestSweepKeepsTempsOfWritesRacingIt(t *testing.T) {
 	}()
 	for i := range 300 {
 		body := strings.Repeat("x", 1+i%4096)
-		if _, err := s.Write(fmt.Sprintf("w/%d", i%7), strings.NewReader(body), false); err != nil {
+		if _, err := s.Write(fmt.Sprintf("w/%d", i%7), strings.NewReader(body), writeCond{}); err != nil {
 			t.Fatalf("write %d while sweeps ran: %v", i, err)
 		}
 	}
