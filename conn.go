@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -31,6 +32,8 @@ type listener struct {
 	net.Listener
 	writeTimeout time.Duration
 	log          *accessLog
+	conns        *connSet // shared by all the listeners of a server
+	closeOnce    sync.Once
 }
 
 // Accept backs off on errors that say the machine is out of something
@@ -48,7 +51,7 @@ func (l *listener) Accept() (net.Conn, error) {
 				l.log.Printf("accepting connections again after %d failed attempts", failures)
 			}
 			if tc, ok := c.(*net.TCPConn); ok {
-				return &conn{TCPConn: tc, writeTimeout: l.writeTimeout}, nil
+				return l.conns.add(&conn{TCPConn: tc, writeTimeout: l.writeTimeout, set: l.conns}), nil
 			}
 			return c, nil
 		}
@@ -61,6 +64,106 @@ func (l *listener) Accept() (net.Conn, error) {
 		failures++
 		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 		time.Sleep(delay)
+	}
+}
+
+// Close closes the listener; once every listener of the set is closed
+// (the shutdown began), no new connection can join it.
+func (l *listener) Close() error {
+	err := l.Listener.Close()
+	l.closeOnce.Do(l.conns.listenerClosed)
+	return err
+}
+
+// connSet is what the listeners of a server know of their connections:
+// the open ones, so that a shutdown can close those waiting for a
+// request (fasthttp counts a new connection idle only 5 s after it opens,
+// so its own sweep skips a client that connected and sent nothing yet),
+// and how many closed ones still hold their socket for a lingering drain
+// (see conn.Close), which fasthttp no longer counts against Concurrency.
+type connSet struct {
+	mu              sync.Mutex
+	open            map[*conn]struct{}
+	listeners       int           // not yet closed
+	listenersClosed chan struct{} // closed when listeners reaches 0
+	lingering       atomic.Int64
+	maxLingering    int64
+}
+
+// newConnSet returns the set for listeners listeners, letting at most
+// maxLingering closed connections linger at once.
+func newConnSet(listeners, maxLingering int) *connSet {
+	s := &connSet{
+		open:            make(map[*conn]struct{}),
+		listeners:       listeners,
+		listenersClosed: make(chan struct{}),
+		maxLingering:    int64(maxLingering),
+	}
+	if listeners == 0 {
+		close(s.listenersClosed)
+	}
+	return s
+}
+
+func (s *connSet) add(c *conn) *conn {
+	s.mu.Lock()
+	s.open[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+func (s *connSet) remove(c *conn) {
+	s.mu.Lock()
+	delete(s.open, c)
+	s.mu.Unlock()
+}
+
+func (s *connSet) listenerClosed() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.listeners--; s.listeners == 0 {
+		close(s.listenersClosed)
+	}
+}
+
+// closeWaiting closes every connection whose serving goroutine waits for
+// a request to begin (see conn.waiting): a new connection that has sent
+// nothing, or a keep-alive one between requests. It returns how many it
+// closed.
+func (s *connSet) closeWaiting() int {
+	var waiting []*conn
+	s.mu.Lock()
+	for c := range s.open {
+		if c.waiting.Load() {
+			waiting = append(waiting, c)
+		}
+	}
+	s.mu.Unlock()
+	// Close takes s.mu to leave the set.
+	for _, c := range waiting {
+		_ = c.Close()
+	}
+	return len(waiting)
+}
+
+// closeWaitingUntil closes, once every listener is closed and then every
+// 100 ms until done is closed, the connections waiting for a request: a
+// keep-alive connection becomes one when the request it is serving ends.
+func (s *connSet) closeWaitingUntil(done <-chan struct{}) {
+	select {
+	case <-s.listenersClosed:
+	case <-done:
+		return
+	}
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		s.closeWaiting()
+		select {
+		case <-tick.C:
+		case <-done:
+			return
+		}
 	}
 }
 
@@ -81,7 +184,10 @@ func acceptErrorPasses(err error) bool {
 // makes the kernel send RST, and a client that gets RST may discard the
 // response it had already received (a 413 or 431 for a request we refused
 // half-read). So Close shuts the write side, drains the read side for a
-// moment, then closes (as nginx's lingering_close does).
+// moment, then closes (as nginx's lingering_close does). A lingering
+// socket still holds its descriptor, outside fasthttp's Concurrency, so
+// their number is bounded (connSet.maxLingering, see connectionLimit);
+// past the bound a connection closes at once.
 //
 // Progress deadlines for files: fasthttp sets one write deadline per
 // response, which would cut off a slow but steady download of a large
@@ -93,12 +199,17 @@ type conn struct {
 	part         io.LimitedReader // reused for every chunk: no allocation
 	keptHead     int              // see boundKeptHead
 	sinceLF      int              // see Read
-	// reading is set while the serving goroutine waits in Read: a Close
-	// from elsewhere then comes from the shutdown closing an idle
-	// keep-alive connection, which needs no lingering.
-	reading atomic.Bool
+	set          *connSet
+	// waiting is set while the serving goroutine waits in Read with no
+	// byte of a request received yet: the connection is new, or a
+	// keep-alive one between requests. A Close from elsewhere then comes
+	// from the shutdown closing it, which needs no lingering. It is
+	// written by the serving goroutine only, and read from any.
+	waiting atomic.Bool
+	closed  atomic.Bool // Close was called
 	// requestStart is when the first byte of the request being served
-	// arrived; lastEnd, when the previous one ended (see finish).
+	// arrived, zero between requests; lastEnd, when the previous one
+	// ended (see finish). The serving goroutine alone uses them.
 	requestStart, lastEnd time.Time
 }
 
@@ -106,13 +217,20 @@ type conn struct {
 // last line feed (up to maxHeaderBytes). When a head does not fit
 // fasthttp's buffer, which then holds exactly the request's first
 // maxHeaderBytes, this tells a request line too long for it (414) from
-// headers too large (431); fasthttp's error is the same for both.
+// headers too large (431); fasthttp's error is the same for both. While
+// it waits with no byte of a request received yet, the connection is
+// marked waiting (see conn).
 func (c *conn) Read(p []byte) (int, error) {
-	c.reading.Store(true)
+	between := c.requestStart.IsZero()
+	if between {
+		c.waiting.Store(true)
+	}
 	n, err := c.TCPConn.Read(p)
-	c.reading.Store(false)
-	if n > 0 && c.requestStart.IsZero() {
-		c.requestStart = time.Now()
+	if between {
+		c.waiting.Store(false)
+		if n > 0 {
+			c.requestStart = time.Now()
+		}
 	}
 	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
 	// where a backward byte loop is not.
@@ -182,14 +300,29 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 }
 
 // Close closes the connection after a lingering drain (see conn), except
-// an idle one: its client has sent nothing since our last answer, and
-// the goroutine waiting for its next request must end now, not after the
-// linger, or a shutdown would wait for idle clients.
+// when it waits for a request: its client has sent nothing since our
+// last answer (or at all), and the goroutine waiting for the next
+// request must end now, not after the linger, or a shutdown would wait
+// for idle clients. It also closes at once when maxLingering sockets
+// already linger. Calls after the first return net.ErrClosed.
 func (c *conn) Close() error {
-	if c.reading.Load() {
+	if !c.closed.CompareAndSwap(false, true) {
+		return &net.OpError{Op: "close", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: net.ErrClosed}
+	}
+	s := c.set
+	if s == nil {
+		return c.TCPConn.Close()
+	}
+	s.remove(c)
+	if c.waiting.Load() {
+		return c.TCPConn.Close()
+	}
+	if s.lingering.Add(1) > s.maxLingering {
+		s.lingering.Add(-1)
 		return c.TCPConn.Close()
 	}
 	if err := c.CloseWrite(); err != nil {
+		s.lingering.Add(-1)
 		return c.TCPConn.Close()
 	}
 	go c.linger()
@@ -200,4 +333,5 @@ func (c *conn) linger() {
 	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
 	_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
 	_ = c.TCPConn.Close()
+	c.set.lingering.Add(-1)
 }

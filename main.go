@@ -305,9 +305,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	srv := newServer(cfg, store, logger)
 
 	addrs := make([]string, len(lns))
+	conns := newConnSet(len(lns), lingerLimit())
 	for i, ln := range lns {
 		addrs[i] = "http://" + ln.Addr().String()
-		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger}
+		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns}
 	}
 	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), cfg.root)
 
@@ -334,6 +335,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	shutdown := make(chan error, 1)
 	go func() { shutdown <- srv.ShutdownWithContext(shutdownCtx) }()
+	// fasthttp closes keep-alive connections between requests, but counts
+	// a new one idle only 5 s after it opens: a client that connected and
+	// sent nothing would hold the shutdown until it times out. Once the
+	// listeners are closed, every connection waiting for a request is
+	// closed, then again every 100 ms (a keep-alive connection waits once
+	// its request ends) until the shutdown ends.
+	sweepDone := make(chan struct{})
+	defer close(sweepDone)
+	go conns.closeWaitingUntil(sweepDone)
 	for {
 		select {
 		case err := <-shutdown:
