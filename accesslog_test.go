@@ -20,30 +20,12 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// logSink is a writer the tests read back while the flusher writes.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
-
 // gatedWriter blocks every write until gate is closed, as a pipe whose
 // reader has stopped reading does; then it writes to sink.
 type gatedWriter struct {
 	gate    chan struct{}
 	entered chan struct{} // receives once a write is waiting
-	sink    *logSink
+	sink    *lockedBuffer
 }
 
 func (w *gatedWriter) Write(p []byte) (int, error) {
@@ -60,7 +42,7 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 type brokenPipeWriter struct {
 	broken  atomic.Bool
 	pipe    *os.File
-	sink    *logSink
+	sink    *lockedBuffer
 	mu      sync.Mutex
 	refused bytes.Buffer // what the broken pipe refused
 	errs    []error
@@ -148,7 +130,7 @@ func reportedDrops(t *testing.T, out string) int {
 // fit are dropped, and once the writer moves again their count is logged.
 // Every line is either written or counted.
 func TestLogStuckWriterRequestsDoNotWait(t *testing.T) {
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	w := &gatedWriter{gate: make(chan struct{}), entered: make(chan struct{}, 1), sink: sink}
 	l := newAccessLog(w, false)
 	var unblock sync.Once
@@ -204,7 +186,7 @@ func TestLogWriteErrorCountedAndReported(t *testing.T) {
 	}
 	pr.Close()
 	t.Cleanup(func() { pw.Close() })
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	w := &brokenPipeWriter{pipe: pw, sink: sink}
 	w.broken.Store(true)
 	l := newAccessLog(w, false)
@@ -276,7 +258,7 @@ func unescapeLog(t *testing.T, s string) string {
 // U+202E included, so no request forges or reorders a log record), the
 // backslash as \\, and the escaping can be undone.
 func TestLogEscapesNonPrintable(t *testing.T) {
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	l := newAccessLog(sink, false)
 	method := "G\x7fT\\\x01"
 	var target strings.Builder
@@ -335,7 +317,7 @@ func TestLogEscapesNonPrintable(t *testing.T) {
 // Only the server's own messages are logged, and a handler's panic (a
 // bug, which TestPanicIsContained wants seen even with quiet).
 func TestLogQuietNothingPerRequest(t *testing.T) {
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	l := newAccessLog(sink, true)
 	for range 100 {
 		ctx := logTestCtx(l, "GET", "/quiet")
@@ -363,7 +345,7 @@ func TestLogQuietNothingPerRequest(t *testing.T) {
 // up (after logCloseWait) and say how much was lost, not hang.
 func TestLogCloseFlushesPending(t *testing.T) {
 	t.Run("slow writer", func(t *testing.T) {
-		sink := &logSink{}
+		sink := &lockedBuffer{}
 		slow := writerFunc(func(p []byte) (int, error) {
 			time.Sleep(20 * time.Millisecond)
 			return sink.Write(p)
@@ -386,7 +368,7 @@ func TestLogCloseFlushesPending(t *testing.T) {
 		}
 	})
 	t.Run("stuck writer", func(t *testing.T) {
-		w := &gatedWriter{gate: make(chan struct{}), entered: make(chan struct{}, 1), sink: &logSink{}}
+		w := &gatedWriter{gate: make(chan struct{}), entered: make(chan struct{}, 1), sink: &lockedBuffer{}}
 		t.Cleanup(func() { close(w.gate) })
 		l := newAccessLog(w, false)
 		ctx := logTestCtx(l, "GET", "/stuck")
@@ -418,7 +400,7 @@ func TestLogNoHeaderValues(t *testing.T) {
 }
 
 func logNoHeaderValues(t *testing.T, secure bool) {
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	l := newAccessLog(sink, false)
 	srv := &fasthttp.Server{
 		Handler: func(ctx *fasthttp.RequestCtx) {
@@ -482,7 +464,7 @@ func logNoHeaderValues(t *testing.T, secure bool) {
 // TestLogMessagesCapped: one message is at most logMaxMessage bytes once
 // escaped, however long what it quotes is.
 func TestLogMessagesCapped(t *testing.T) {
-	sink := &logSink{}
+	sink := &lockedBuffer{}
 	l := newAccessLog(sink, false)
 	l.Printf("huge: %s", strings.Repeat("\x01", 64<<10))
 	if err := l.Close(); err != nil {

@@ -271,6 +271,23 @@ func openFDs(t testing.TB, pid int) int {
 
 // waitFDs polls the server's open descriptors until they are at most
 // want, for up to d; it returns the last count seen.
+// passedSocket opens a listening socket on 127.0.0.1 as systemd would pass
+// it (socket activation): its file, for cmd.ExtraFiles, and its address.
+// The caller's own listener is closed; the file keeps the socket.
+func passedSocket(t testing.TB) (*os.File, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	f, err := ln.(*net.TCPListener).File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, ln.Addr().String()
+}
+
 // baseFDs is the server's count of open descriptors once it has settled:
 // unchanged for 300 ms. The start-up sweep of stale temporary files holds
 // a few while it runs, in the background.

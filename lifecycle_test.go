@@ -267,24 +267,14 @@ func TestSocketActivation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ln, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := ln.(*net.TCPListener).File()
-			if err != nil {
-				t.Fatal(err)
-			}
-			passed := ln.Addr().String()
+			f, passed := passedSocket(t)
 			p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
 				cmd.Args = append([]string{"/bin/sh", "-c", "LISTEN_PID=" + tt.listenPID + ` exec "$0" "$@"`}, cmd.Args...)
 				cmd.Path = "/bin/sh"
 				cmd.Env = append(cmd.Env, "LISTEN_FDS=1")
 				cmd.ExtraFiles = []*os.File{f} // fd 3, as systemd passes it
 			}, "-q")
-			// The server holds its own copy now; ours must not be the one answering.
-			f.Close()
-			ln.Close()
+			f.Close() // the server holds its own copy now
 
 			if got := p.addr == passed; got != tt.wantPassed {
 				t.Errorf("start-up line names %s, the passed socket is %s: got serving on it %v, want %v", p.addr, passed, got, tt.wantPassed)

@@ -178,17 +178,9 @@ func TestSocketActivationSeveralSockets(t *testing.T) {
 	var files []*os.File
 	var addrs []string
 	for range 2 {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := ln.(*net.TCPListener).File()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ln.Close()
+		f, addr := passedSocket(t)
 		files = append(files, f)
-		addrs = append(addrs, ln.Addr().String())
+		addrs = append(addrs, addr)
 	}
 	p := startBinaryCmd(t, t.TempDir(), func(cmd *exec.Cmd) {
 		cmd.Args = append([]string{"/bin/sh", "-c", `LISTEN_PID=$$ exec "$0" "$@"`}, cmd.Args...)
