@@ -36,7 +36,7 @@ const (
 	defaultPort = 4221
 	// Large enough for disk images and backups, small enough that a stray
 	// upload cannot fill a disk unnoticed.
-	defaultMaxBodySize = 1 << 30
+	defaultMaxBodySize = "1GiB"
 	// Far beyond any disk or object, and far enough from the int64 limit
 	// that byte counts near it cannot overflow.
 	maxBodySizeLimit = 1 << 50
@@ -117,7 +117,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.StringVar(&cfg.host, "host", defaultHost, "`HOST` to listen on: 0.0.0.0, ::, an IP or a name")
 	cfg.port = defaultPort
 	fs.VarP((*portValue)(&cfg.port), "port", "p", "TCP `PORT`; 0 picks a free one")
-	maxBody := fs.String("max-body-size", "1GiB", "largest accepted request body: a `SIZE` in bytes, or with KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
+	maxBody := fs.String("max-body-size", defaultMaxBodySize, "largest accepted request body: a `SIZE` in bytes, or with KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
 	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse POST, PUT and DELETE with 403")
 	tokenFile := fs.String("token-file", "", "writes need 'Authorization: Bearer <token>', token read from `FILE` (or $"+tokenEnv+")")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", defaultReadTimeout, "time for the request line and headers, and the longest pause between two reads of a body")
@@ -341,9 +341,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	// listeners are closed, every connection waiting for a request is
 	// closed, then again every 100 ms (a keep-alive connection waits once
 	// its request ends) until the shutdown ends.
-	sweepDone := make(chan struct{})
-	defer close(sweepDone)
-	go conns.closeWaitingUntil(sweepDone)
+	shutdownOver := make(chan struct{})
+	defer close(shutdownOver)
+	go conns.closeWaitingUntil(shutdownOver)
 	for {
 		select {
 		case err := <-shutdown:

@@ -170,6 +170,12 @@ func FuzzParseRange(f *testing.F) {
 	})
 }
 
+// acceptsGzip reports whether one Accept-Encoding value accepts gzip.
+func acceptsGzip(h []byte) bool {
+	accept, _ := gzipListed(h)
+	return accept
+}
+
 func TestAcceptsGzip(t *testing.T) {
 	t.Parallel()
 	for h, want := range map[string]bool{

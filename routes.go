@@ -402,13 +402,6 @@ func gzipAccepted(h *fasthttp.RequestHeader) bool {
 	return false
 }
 
-// acceptsGzip reports whether an Accept-Encoding value lists gzip with a
-// non-zero q-value.
-func acceptsGzip(h []byte) bool {
-	accept, _ := gzipListed(h)
-	return accept
-}
-
 // gzipListed finds gzip in an Accept-Encoding value and reports whether
 // it is accepted (q-value not 0). Names are case-insensitive and may stand
 // anywhere in the comma list (RFC 9110 section 12.5.3).
