@@ -21,16 +21,11 @@ func benchServer(tb testing.TB) *fasthttp.Server {
 	if err := os.WriteFile(filepath.Join(dir, "small.txt"), bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
 		tb.Fatal(err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { root.Close() })
 	cfg := testConfig(dir)
 	cfg.quiet = false
 	logger := newAccessLog(io.Discard, cfg.quiet)
 	tb.Cleanup(func() { logger.Close() })
-	return newServer(cfg, newRootStore(root), logger)
+	return newServer(cfg, testBackend(tb, dir), logger)
 }
 
 // allocBudgets are the allocations per request each route may make: none,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/httpbox/httpbox/internal/store"
 	"io"
 	"io/fs"
 	"net"
@@ -107,7 +108,11 @@ func startBinary(t testing.TB, root string, args ...string) *serverProc {
 func startBinaryCmd(t testing.TB, root string, adjust func(*exec.Cmd), args ...string) *serverProc {
 	t.Helper()
 	bin := buildBinary(t)
-	all := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, args...)
+	all := []string{"--host", "127.0.0.1", "--port", "0"}
+	if root != "" { // "" when args name the storage
+		all = append(all, "--directory", root)
+	}
+	all = append(all, args...)
 	cmd := exec.Command(bin, all...)
 	cmd.Env = os.Environ()
 	p := &serverProc{cmd: cmd, root: root, stderr: &lockedBuffer{}, done: make(chan struct{})}
@@ -643,7 +648,7 @@ func tempFiles(t testing.TB, dir string) []string {
 			}
 			return err
 		}
-		if strings.HasPrefix(d.Name(), tempPrefix) {
+		if strings.HasPrefix(d.Name(), store.TempPrefix) {
 			temps = append(temps, p)
 		}
 		return nil

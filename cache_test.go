@@ -1,28 +1,27 @@
 package main
 
 import (
-	"fmt"
+	"context"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/httpbox/httpbox/internal/store"
 	"github.com/valyala/fasthttp"
 )
 
 // TestCacheKeyedByName: every spelling of one path shares one cache
-// entry; 60,000 encodings of one file once made 60,000 entries.
+// entry, so the backend opens the file once; 60,000 encodings of one file
+// once made 60,000 entries.
 func TestCacheKeyedByName(t *testing.T) {
 	dir := t.TempDir()
 	writeTree(t, dir, "abc", []byte("x"))
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer root.Close()
-	h := newHandler(testConfig(dir), newRootStore(root), newAccessLog(io.Discard, true))
+	counted := &countingOpens{Backend: testDir(t, dir)}
+	h := newHandler(testConfig(dir), store.NewCache(counted), newAccessLog(io.Discard, true))
 	srv := &fasthttp.Server{Handler: h.serve}
 	spellings := []string{"abc", "%61bc", "a%62c", "ab%63", "%61%62%63", "%61%62c"}
 	c := &connStub{}
@@ -32,27 +31,20 @@ func TestCacheKeyedByName(t *testing.T) {
 			t.Fatalf("GET /files/%s: got %q", sp, c.w.String())
 		}
 	}
-	if n := len(h.files.cache.entries); n != 1 {
-		t.Errorf("%d spellings of one path made %d cache entries, want 1", len(spellings), n)
+	if n := counted.opens.Load(); n != 1 {
+		t.Errorf("%d spellings of one path opened the file %d times, want 1", len(spellings), n)
 	}
 }
 
-// TestCacheCountsEveryEntry: the memory ceiling counts what an entry
-// costs beyond its bytes, so that empty files cannot grow the cache past
-// it (they used to count as nothing).
-func TestCacheCountsEveryEntry(t *testing.T) {
-	c := newFileCache()
-	now := time.Now()
-	for i := range 100_000 {
-		name := fmt.Sprintf("empty-%06d", i)
-		c.add(name, nil, fileInfo{}, c.generation(), now)
-	}
-	if max := maxCacheBytes / (cachedFileOverhead + len("empty-000000")); len(c.entries) > max {
-		t.Errorf("%d empty files cached, want at most %d within %d bytes", len(c.entries), max, maxCacheBytes)
-	}
-	if c.size > maxCacheBytes {
-		t.Errorf("cache size %d, over its ceiling %d", c.size, maxCacheBytes)
-	}
+// countingOpens counts the files its backend opens.
+type countingOpens struct {
+	store.Backend
+	opens atomic.Int32
+}
+
+func (c *countingOpens) Open(ctx context.Context, name string, rng store.Range) (store.Object, error) {
+	c.opens.Add(1)
+	return c.Backend.Open(ctx, name, rng)
 }
 
 // TestCacheSeesRewriteInPlace: a file rewritten with the same size, mtime
@@ -67,16 +59,16 @@ func TestCacheSeesRewriteInPlace(t *testing.T) {
 	mustDo(t, err)
 	mustDo(t, os.WriteFile(name, []byte("new!"), 0o644))
 	mustDo(t, os.Chtimes(name, time.Time{}, before.ModTime()))
-	time.Sleep(cacheRevalidate + 100*time.Millisecond)
+	time.Sleep(store.CacheRevalidate + 100*time.Millisecond)
 	second := s.do(t, "GET", "/files/f", "")
 	if string(second.body) != "new!" {
-		t.Errorf("after a rewrite in place and %v: got %q, want \"new!\"", cacheRevalidate, second.body)
+		t.Errorf("after a rewrite in place and %v: got %q, want \"new!\"", store.CacheRevalidate, second.body)
 	}
 	if second.get("ETag") == first.get("ETag") {
 		t.Errorf("the ETag %s did not change with the bytes", first.get("ETag"))
 	}
 	// The same holds for a file not served from memory.
-	big := strings.Repeat("a", maxCachedFile+1)
+	big := strings.Repeat("a", store.MaxCachedFile+1)
 	writeTree(t, s.root, "big", []byte(big))
 	bigFirst := s.do(t, "HEAD", "/files/big", "", "")
 	before, err = os.Stat(filepath.Join(s.root, "big"))

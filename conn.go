@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync"
@@ -256,41 +257,49 @@ func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
 	return ok && c.sinceLF >= maxHeaderBytes-2
 }
 
-// ReadFrom sends a file body: r is fasthttp's *io.LimitedReader around
-// the *os.File. Where the platform allows (sendFile), every system call
-// that moves bytes renews the write deadline; elsewhere the file goes out
-// in chunks, each with its own deadline.
+// ReadFrom sends a streamed body: r is fasthttp's *io.LimitedReader
+// around a sentBody. Every write that moves bytes renews the write
+// deadline, so --write-timeout bounds a stall, not a transfer, whatever
+// the body's source. A body with a file goes out with sendfile where the
+// platform allows (sendFile); others are copied in chunks, each write with
+// its own deadline.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	lr, ok := r.(*io.LimitedReader)
 	if !ok {
 		return c.TCPConn.ReadFrom(r)
 	}
 	body, ok := lr.R.(*sentBody)
-	if !ok || body.file() == nil {
+	if !ok {
 		return c.TCPConn.ReadFrom(r)
 	}
-	f := body.file()
-	if n, handled, err := c.sendFile(f, lr.N); handled {
-		lr.N -= n
-		body.moved(n)
-		return n, err
+	if f := body.file(); f != nil {
+		if n, handled, err := c.sendFile(f, lr.N); handled {
+			lr.N -= n
+			body.moved(n)
+			return n, err
+		}
 	}
+	want := lr.N
+	buf := sendBuffers.Get().(*[sendChunk]byte)
+	defer sendBuffers.Put(buf)
 	var total int64
 	for lr.N > 0 {
-		if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-			return total, err
+		n, err := io.ReadFull(lr, buf[:min(lr.N, sendChunk)])
+		if n > 0 {
+			if werr := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); werr != nil {
+				return total, werr
+			}
+			w, werr := c.TCPConn.Write(buf[:n])
+			total += int64(w)
+			if werr != nil {
+				return total, werr
+			}
 		}
-		c.part = io.LimitedReader{R: f, N: min(lr.N, sendChunk)}
-		want := c.part.N
-		n, err := c.TCPConn.ReadFrom(&c.part)
-		c.part.R = nil
-		total += n
-		lr.N -= n
-		body.moved(n)
-		if err == nil && n < want {
-			// The file shrank under us: the response promised more, so
-			// the connection must fail rather than look complete.
-			err = io.ErrUnexpectedEOF
+		if err == io.EOF || err == io.ErrUnexpectedEOF {
+			// The body ended early (a file that shrank, a store that
+			// hung up): the response promised more, so the connection
+			// must fail rather than look complete.
+			return total, fmt.Errorf("body ended after %d of %d bytes: %w", total, want, io.ErrUnexpectedEOF)
 		}
 		if err != nil {
 			return total, err
@@ -298,6 +307,9 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	}
 	return total, nil
 }
+
+// sendBuffers recycle the chunks of bodies sent without sendfile.
+var sendBuffers = sync.Pool{New: func() any { return new([sendChunk]byte) }}
 
 // Close closes the connection after a lingering drain (see conn), except
 // when it waits for a request: its client has sent nothing since our

@@ -11,100 +11,41 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+	"unsafe"
 
+	"github.com/httpbox/httpbox/internal/store"
 	"github.com/valyala/fasthttp"
 )
-
-// tempPrefix starts the name of every upload in progress. Such names are
-// reserved: no request may read, write or delete them.
-const tempPrefix = ".httpbox-tmp-"
-
-// maxNameBytes is the longest name of one path segment (NAME_MAX of
-// Linux's file systems).
-const maxNameBytes = 255
 
 var (
 	errBadPath  = errors.New("bad path")
 	errTooLarge = errors.New("request body too large")
-	errNotFile  = errors.New("not a regular file")
-	errConflict = errors.New("conflicts with what is on disk")
-	// errExists: a create-only write (If-None-Match: *) found the name taken.
-	errExists = errors.New("already exists")
-	// errPrecondition: a conditional write's If-Match or If-None-Match no
-	// longer held when it was to be committed.
-	errPrecondition = errors.New("precondition failed")
 	// errIncomplete: the body ended before its declared length or its last
 	// chunk; the client gave up or was cut off.
 	errIncomplete = fmt.Errorf("request body incomplete: %w", io.ErrUnexpectedEOF)
 )
 
-// store is the disk work behind /files. Names reaching it have passed
-// resolvePath. rootStore (os.Root) is the one implementation today; an
-// object store is meant to slot in beside it.
-type store interface {
-	// Open returns a regular file for reading and what identifies its
-	// version; the caller closes it. Directories are errNotFile.
-	Open(name string) (io.ReadSeekCloser, fileInfo, error)
-	// Write replaces name with body atomically: readers see the old bytes
-	// or the new, never a mix, and a failed write leaves nothing behind.
-	// cond is checked atomically with the commit (see writeCond).
-	Write(name string, body io.Reader, cond writeCond) (created bool, err error)
-	// Remove deletes a file, a symlink (not its target) or an empty
-	// directory, if cond holds.
-	Remove(name string, cond writeCond) error
-	// Stat describes the regular file Open would open.
-	Stat(name string) (fileInfo, error)
-}
-
-// writeCond is a write's precondition, decided atomically with its
-// commit: no other write through this server lands in between.
-type writeCond struct {
-	// onlyIfAbsent: create, or fail with errExists (If-None-Match: *).
-	onlyIfAbsent bool
-	// holds, when set, re-checks If-Match and If-None-Match; false fails
-	// the write with errPrecondition.
-	holds func() bool
-}
-
-// fileInfo is what conditional and range requests need to know of a file.
-type fileInfo struct {
-	size    int64
-	modTime time.Time
-	// changed is the status change time (ctime) where the platform has
-	// one: utime can put a modification time back, but not this.
-	changed time.Time
-	id      uint64 // inode number where the platform has one
-}
-
-// appendETag appends a strong validator built from size, mtime, ctime and
-// inode: any write (a rename of a new file through us, or a rewrite in
-// place that restores the mtime) changes at least one.
-func (fi fileInfo) appendETag(dst []byte) []byte {
-	dst = append(dst, '"')
-	dst = strconv.AppendInt(dst, fi.size, 16)
-	dst = append(dst, '-')
-	dst = strconv.AppendInt(dst, fi.modTime.UnixNano(), 16)
-	dst = append(dst, '-')
-	dst = strconv.AppendInt(dst, fi.changed.UnixNano(), 16)
-	dst = append(dst, '-')
-	dst = strconv.AppendUint(dst, fi.id, 16)
-	return append(dst, '"')
-}
-
-// fileHandler serves /files/{path} from a store.
+// fileHandler serves /files/{path} from a storage backend.
 type fileHandler struct {
-	store       store
-	cache       *fileCache
+	backend store.Backend
+	// cache is backend when that is a store.Cache: it is given names
+	// that need not outlive the call (see get).
+	cache       *store.Cache
 	h           *handler
 	readTimeout time.Duration
 }
 
+func newFileHandler(backend store.Backend, h *handler, readTimeout time.Duration) *fileHandler {
+	cache, _ := backend.(*store.Cache)
+	return &fileHandler{backend: backend, cache: cache, h: h, readTimeout: readTimeout}
+}
+
 // resolvePath turns the raw /files/ tail of a request into a name relative
 // to the root. The input is hostile: it is decoded once, and refused unless
-// it is a clean, local, slash-separated path. os.Root is the real wall; this
-// check exists so that such requests get a clear 400.
+// it is a clean, local, slash-separated path. The backend is the real
+// wall; this check exists so that such requests get a clear 400. A tail
+// without escapes comes back as the same string, unallocated.
 func resolvePath(raw string) (string, error) {
 	name, err := url.PathUnescape(raw)
 	if err != nil || name == "" || name == "." {
@@ -113,129 +54,182 @@ func resolvePath(raw string) (string, error) {
 	if strings.ContainsAny(name, "\x00\\") || !fs.ValidPath(name) || !filepath.IsLocal(name) {
 		return "", errBadPath
 	}
-	for seg := range strings.SplitSeq(name, "/") {
-		// Longer names than the file systems' NAME_MAX are refused here,
-		// before anything is created on their way.
-		if len(seg) > maxNameBytes || strings.HasPrefix(seg, tempPrefix) {
-			return "", errBadPath
-		}
-	}
 	return name, nil
 }
 
-// get serves a file (GET and HEAD): small files from memory (see
-// fileCache), larger ones streamed from the store.
-func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
-	rawTail := filesTail(ctx)
-	// The cache is keyed by names; a path without escapes is its own name
-	// (an entry exists only for a name that passed resolvePath), so it is
-	// looked up before anything is decoded or allocated.
-	unescaped := bytes.IndexByte(rawTail, '%') < 0
-	if unescaped {
-		if e := f.cache.lookup(rawTail, ctx.Time(), f.store.Stat); e != nil {
-			f.respond(ctx, e.info, e.etag, e.data, nil)
-			return
-		}
-	}
-	raw := string(rawTail)
+// name resolves the request's path to a name the backend can hold.
+func (f *fileHandler) name(raw string) (string, error) {
 	name, err := resolvePath(raw)
-	if err != nil {
-		if _, dirErr := resolvePath(strings.TrimSuffix(raw, "/")); dirErr == nil {
-			err = errNotFile // "dir/" names a directory, and those are 404
-		}
-		f.fail(ctx, opRead, err)
-		return
+	if err == nil {
+		err = f.backend.CheckName(name)
 	}
-	if !unescaped {
-		if e := f.cache.lookup([]byte(name), ctx.Time(), f.store.Stat); e != nil {
-			f.respond(ctx, e.info, e.etag, e.data, nil)
-			return
-		}
-	}
-	gen := f.cache.generation()
-	file, info, err := f.store.Open(name)
-	if err != nil {
-		f.fail(ctx, opRead, err)
-		return
-	}
-	if info.size <= maxCachedFile {
-		data := make([]byte, info.size)
-		_, err := io.ReadFull(file, data)
-		file.Close()
-		if err != nil {
-			f.fail(ctx, opRead, fmt.Errorf("read %s: %w", name, err))
-			return
-		}
-		e := f.cache.add(name, data, info, gen, ctx.Time())
-		f.respond(ctx, e.info, e.etag, e.data, nil)
-		return
-	}
-	var etag [80]byte
-	f.respond(ctx, info, info.appendETag(etag[:0]), nil, file)
+	return name, err
 }
 
-// respond answers a GET or HEAD of a file whose bytes are either data
-// (immutable, sent without a copy) or file, which it closes or hands to
-// fasthttp to close once sent. It applies conditional and range headers.
-func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, info fileInfo, etag, data []byte, file io.ReadSeekCloser) {
-	closeFile := func() {
-		if file != nil {
-			file.Close()
+// get serves a file (GET and HEAD): small files from memory (store.Cache),
+// larger ones streamed from the backend.
+func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
+	rawTail := filesTail(ctx)
+	var raw string
+	if f.cache != nil && len(rawTail) > 0 && bytes.IndexByte(rawTail, '%') < 0 {
+		// The request's own bytes, not a copy: resolvePath returns a
+		// tail without escapes as it is, and the cache keeps no name it
+		// is given. A hit thus allocates nothing.
+		raw = unsafe.String(unsafe.SliceData(rawTail), len(rawTail))
+	} else {
+		raw = string(rawTail)
+	}
+	name, err := f.name(raw)
+	if err != nil {
+		if _, dirErr := resolvePath(strings.TrimSuffix(raw, "/")); dirErr == nil && errors.Is(err, errBadPath) {
+			err = store.ErrIsDir // "dir/" names a directory, and those are 404
+		}
+		f.fail(ctx, opRead, err)
+		return
+	}
+	if ctx.IsHead() && f.cache == nil {
+		// Only what the answer's headers need: no body is fetched.
+		info, err := f.backend.Stat(ctx, name)
+		if err == nil && info.IsDir {
+			err = store.ErrIsDir
+		}
+		if err != nil {
+			f.fail(ctx, opRead, err)
+			return
+		}
+		f.respond(ctx, name, store.Object{Info: info})
+		return
+	}
+	obj, err := f.backend.Open(ctx, name, requestedRange(&ctx.Request.Header))
+	if err != nil {
+		f.fail(ctx, opRead, err)
+		return
+	}
+	f.respond(ctx, name, obj)
+}
+
+// respond answers a GET or HEAD of a file, applying conditional and
+// range headers to obj's Info. obj's bytes are in memory (Data:
+// immutable, sent without a copy) or in Body, which it closes or hands to
+// fasthttp to close once sent; a HEAD has neither.
+func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.Object) {
+	closeBody := func() {
+		if obj.Body != nil {
+			obj.Body.Close()
 		}
 	}
 	h := &ctx.Response.Header
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
-	h.SetBytesV(fasthttp.HeaderETag, etag)
-	h.SetLastModified(notAfterDate(info.modTime))
+	h.Set(fasthttp.HeaderETag, obj.ETag)
+	h.SetLastModified(notAfterDate(obj.ModTime))
 
-	if notModified(&ctx.Request.Header, etag, info.modTime) {
-		closeFile()
+	if notModified(&ctx.Request.Header, obj.ETag, obj.ModTime) {
+		closeBody()
 		ctx.SetStatusCode(fasthttp.StatusNotModified)
 		return
 	}
-	start, length := int64(0), info.size
+	start, length := int64(0), obj.Size
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	rangeHeader := ctx.Request.Header.Peek(fasthttp.HeaderRange)
-	if len(rangeHeader) > 0 && ifRangeMatches(&ctx.Request.Header, etag, info.modTime) {
-		switch first, last, kind := parseRange(rangeHeader, info.size); kind {
+	if len(rangeHeader) > 0 && ifRangeMatches(&ctx.Request.Header, obj.ETag, obj.ModTime) {
+		switch first, last, kind := parseRange(rangeHeader, obj.Size); kind {
 		case rangeUnsatisfiable:
-			closeFile()
+			closeBody()
 			var cr [32]byte
-			h.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), info.size, 10))
+			h.SetBytesV(fasthttp.HeaderContentRange, strconv.AppendInt(append(cr[:0], "bytes */"...), obj.Size, 10))
 			writeError(ctx, fasthttp.StatusRequestedRangeNotSatisfiable, "range not satisfiable")
 			return
 		case rangeOne:
 			start, length = first, last-first+1
-			h.SetContentRange(int(first), int(last), int(info.size))
+			h.SetContentRange(int(first), int(last), int(obj.Size))
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		}
 	}
 	ctx.SetContentType(contentTypeBytes)
 	switch {
-	case file == nil:
-		ctx.Response.SetBodyRaw(data[start : start+length])
+	case obj.Data != nil:
+		ctx.Response.SetBodyRaw(obj.Data[start : start+length])
 		if ctx.IsHead() {
 			// fasthttp derives HEAD's Content-Length from the skipped body,
 			// except when that body is empty.
 			h.SetContentLength(int(length))
 		}
-	case ctx.IsHead():
-		closeFile()
+	case ctx.IsHead() || obj.Body == nil:
+		closeBody()
 		h.SetContentLength(int(length))
 		ctx.Response.SkipBody = true
 	default:
-		if start > 0 {
-			if _, err := file.Seek(start, io.SeekStart); err != nil {
-				closeFile()
-				ctx.Logger().Printf("seek: %v", err)
-				writeError(ctx, fasthttp.StatusInternalServerError, "internal server error")
-				return
-			}
+		body, err := f.bodyAt(ctx, name, obj, start, length)
+		if err != nil {
+			f.fail(ctx, opRead, err)
+			return
 		}
 		// fasthttp closes the body once sent, which ends the request, and
 		// conn uses sendfile where it can.
-		ctx.SetBodyStream(&sentBody{r: file, left: length, h: f.h, ctx: ctx}, int(length))
+		ctx.SetBodyStream(&sentBody{r: body, left: length, h: f.h, ctx: ctx}, int(length))
 	}
+}
+
+// bodyAt returns obj's body positioned at start: as it is when the
+// backend honoured the range asked for, seeked when it can be, or opened
+// again for exactly [start, start+length) (a range the backend did not
+// expect, such as the whole file after a stale If-Range). On error the
+// body is closed.
+func (f *fileHandler) bodyAt(ctx *fasthttp.RequestCtx, name string, obj store.Object, start, length int64) (io.ReadCloser, error) {
+	covers := obj.Offset <= start && start+length <= obj.Offset+obj.Length
+	if covers && obj.Offset == start {
+		return obj.Body, nil
+	}
+	if seeker, ok := obj.Body.(io.Seeker); ok && covers {
+		if _, err := seeker.Seek(start-obj.Offset, io.SeekCurrent); err != nil {
+			obj.Body.Close()
+			return nil, fmt.Errorf("seek %s: %w", name, err)
+		}
+		return obj.Body, nil
+	}
+	obj.Body.Close()
+	again, err := f.backend.Open(ctx, name, store.Range{Start: start, Length: length})
+	switch {
+	case err != nil:
+		return nil, err
+	case again.Offset != start || again.Length < length || again.ETag != obj.ETag:
+		if again.Body != nil {
+			again.Body.Close()
+		}
+		// Changed between the two opens: a retry gets a consistent answer.
+		return nil, fmt.Errorf("open %s: %w: changed while being read", name, store.ErrUnavailable)
+	}
+	return again.Body, nil
+}
+
+// requestedRange is the hint given to the backend's Open: the single range
+// a Range header asks for, if any. Whether it is served is decided once
+// the file's size and validators are known (see respond).
+func requestedRange(h *fasthttp.RequestHeader) store.Range {
+	v := h.Peek(fasthttp.HeaderRange)
+	if len(v) == 0 {
+		return store.Whole
+	}
+	const unit = "bytes="
+	if len(v) < len(unit) || !bytes.EqualFold(v[:len(unit)], []byte(unit)) || bytes.IndexByte(v, ',') >= 0 {
+		return store.Whole
+	}
+	a, b, ok := bytes.Cut(v[len(unit):], []byte{'-'})
+	if !ok {
+		return store.Whole
+	}
+	a, b = bytes.TrimSpace(a), bytes.TrimSpace(b)
+	first, firstOK := parseDigits(a)
+	last, lastOK := parseDigits(b)
+	switch {
+	case len(a) == 0 && lastOK && last > 0:
+		return store.Range{Start: -last}
+	case firstOK && len(b) == 0:
+		return store.Range{Start: first, Length: -1}
+	case firstOK && lastOK && last >= first:
+		return store.Range{Start: first, Length: last - first + 1}
+	}
+	return store.Whole
 }
 
 func (f *fileHandler) post(ctx *fasthttp.RequestCtx) { f.write(ctx, fasthttp.MethodPost) }
@@ -259,8 +253,11 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 		limit:    f.h.maxBody,
 		timeout:  f.readTimeout,
 	}
-	created, err := f.store.Write(name, body, f.writeCondOf(&ctx.Request.Header, name))
-	f.cache.invalidate()
+	size := body.declared
+	if size < 0 {
+		size = -1
+	}
+	created, err := f.backend.Put(ctx, name, body, size, writeCondOf(&ctx.Request.Header))
 	if err != nil {
 		f.failBody(ctx, body.err, err)
 		return
@@ -280,8 +277,7 @@ func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
 	if refused != 0 {
 		return
 	}
-	err := f.store.Remove(name, f.writeCondOf(&ctx.Request.Header, name))
-	f.cache.invalidate()
+	err := f.backend.Delete(ctx, name, false, writeCondOf(&ctx.Request.Header))
 	if err != nil {
 		f.fail(ctx, opDelete, err)
 		return
@@ -323,44 +319,43 @@ const (
 // error itself when it is the server's problem.
 func (f *fileHandler) fail(ctx *fasthttp.RequestCtx, op fileOp, err error) {
 	status, reason := fileErrorStatus(op, err)
-	if status == fasthttp.StatusInternalServerError {
+	if status >= fasthttp.StatusInternalServerError {
 		ctx.Logger().Printf("%v", err)
 	}
 	writeError(ctx, status, reason)
 }
 
-// fileErrorStatus maps a store error to a status and a short reason.
+// conflictReason is the one reason given for every 409.
+const conflictReason = "conflicts with a file or directory on the server"
+
+// fileErrorStatus maps an error of the storage backend (its sentinels) or
+// of a request's body to a status and a short reason.
 func fileErrorStatus(op fileOp, err error) (int, string) {
-	var errno syscall.Errno
-	isErrno := errors.As(err, &errno)
-	var pathErr *fs.PathError
+	is := func(target error) bool { return errors.Is(err, target) }
 	switch {
-	case errors.Is(err, errBadPath), isErrno && errno == syscall.ENAMETOOLONG:
+	case is(errBadPath), is(store.ErrBadName):
 		return fasthttp.StatusBadRequest, "bad path"
-	case errors.Is(err, errTooLarge):
+	case is(errTooLarge):
 		return fasthttp.StatusRequestEntityTooLarge, "request body too large"
-	case errors.As(err, &pathErr) && !isErrno:
-		// os.Root refused a name that leads out of the root (a symlink); its
-		// error has no exported sentinel, but it is the only PathError that
-		// is not a system call's errno.
+	case is(store.ErrOutside):
 		return fasthttp.StatusForbidden, "path leaves the root"
-	case isErrno && (errno == syscall.ENOSPC || errno == syscall.EDQUOT):
+	case is(store.ErrNoSpace):
 		return fasthttp.StatusInsufficientStorage, "no space left on the server"
-	case errors.Is(err, errExists), errors.Is(err, errPrecondition):
+	case is(store.ErrPrecondition), is(store.ErrExist) && op == opWrite:
 		return fasthttp.StatusPreconditionFailed, "precondition failed"
-	case errors.Is(err, errNotFile):
+	case is(store.ErrUnavailable):
+		return fasthttp.StatusServiceUnavailable, "storage unavailable"
+	case is(store.ErrTimeout):
+		return fasthttp.StatusGatewayTimeout, "storage timed out"
+	case is(store.ErrUpstream):
+		return fasthttp.StatusBadGateway, "storage failed"
+	case op != opWrite && (is(store.ErrNotExist) || is(store.ErrNotDir)),
+		op == opRead && is(store.ErrIsDir):
 		return fasthttp.StatusNotFound, "not found"
-	case errors.Is(err, errConflict), isErrno && (errno == syscall.EISDIR || errno == syscall.ENOTEMPTY || errno == syscall.EEXIST):
-		return fasthttp.StatusConflict, "conflicts with a file or directory on the server"
-	case isErrno && errno == syscall.ENOTDIR:
-		if op == opRead || op == opDelete {
-			return fasthttp.StatusNotFound, "not found"
-		}
-		return fasthttp.StatusConflict, "conflicts with a file or directory on the server"
-	case errors.Is(err, fs.ErrNotExist) && op != opWrite, isErrno && errno == syscall.ELOOP:
-		// A write creates what is missing, so ENOENT while writing means the
-		// root itself is gone: a server problem (below).
-		return fasthttp.StatusNotFound, "not found"
+	case is(store.ErrIsDir), is(store.ErrNotDir), is(store.ErrNotEmpty), is(store.ErrConflict), is(store.ErrExist), is(store.ErrNotExist):
+		// A write creates what is missing, so a missing name while
+		// writing is a parent that vanished or leads nowhere.
+		return fasthttp.StatusConflict, conflictReason
 	}
 	return fasthttp.StatusInternalServerError, "internal server error"
 }
@@ -411,7 +406,7 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 
 // notModified reports whether a conditional GET may be answered with 304
 // (RFC 9110 section 13.2.2: If-None-Match wins over If-Modified-Since).
-func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
+func notModified(h *fasthttp.RequestHeader, etag string, modTime time.Time) bool {
 	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, etag, false); present {
 		return match
 	}
@@ -429,13 +424,13 @@ func notModified(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool
 // older than the answer (RFC 9110 section 8.8.2.2): a file replaced within
 // the same second would keep its date, and a resumed download would
 // stitch two versions together.
-func ifRangeMatches(h *fasthttp.RequestHeader, etag []byte, modTime time.Time) bool {
+func ifRangeMatches(h *fasthttp.RequestHeader, etag string, modTime time.Time) bool {
 	v := h.Peek(fasthttp.HeaderIfRange)
 	if len(v) == 0 {
 		return true
 	}
 	if v[0] == '"' {
-		return string(v) == string(etag)
+		return string(v) == etag
 	}
 	t, err := fasthttp.ParseHTTPDate(v)
 	return err == nil && t.Equal(modTime.Truncate(time.Second)) && time.Since(modTime) >= time.Second
@@ -474,7 +469,7 @@ func fasthttpDate() (time.Time, bool) {
 // etagListMatches reports whether a comma-separated list of entity tags
 // (or *) names etag. The weak comparison (If-None-Match) ignores W/; the
 // strong one (If-Match) never matches a weak tag (RFC 9110 section 8.8.3.2).
-func etagListMatches(list, etag []byte, strong bool) bool {
+func etagListMatches(list []byte, etag string, strong bool) bool {
 	for item := range bytes.SplitSeq(list, []byte{','}) {
 		item = bytes.TrimSpace(item)
 		if len(item) == 0 {
@@ -489,7 +484,7 @@ func etagListMatches(list, etag []byte, strong bool) bool {
 			}
 			item = weak
 		}
-		if bytes.Equal(item, etag) {
+		if string(item) == etag {
 			return true
 		}
 	}
@@ -499,7 +494,7 @@ func etagListMatches(list, etag []byte, strong bool) bool {
 // etagHeaderMatches applies etagListMatches to every line of the header
 // key: repeated lines of a list-valued header are one list (RFC 9110
 // section 5.3). present reports whether the header was sent at all.
-func etagHeaderMatches(h *fasthttp.RequestHeader, key string, etag []byte, strong bool) (match, present bool) {
+func etagHeaderMatches(h *fasthttp.RequestHeader, key string, etag string, strong bool) (match, present bool) {
 	for _, list := range h.PeekAll(key) {
 		present = true
 		if etagListMatches(list, etag, strong) {
@@ -510,25 +505,25 @@ func etagHeaderMatches(h *fasthttp.RequestHeader, key string, etag []byte, stron
 }
 
 // preconditionFailed evaluates If-Match and If-None-Match of a write
-// against what it would replace or delete (RFC 9110 section 13.2.2,
-// If-Match first). A directory exists, with no entity tag: * matches it.
-// refuseWrite asks before the body is read; the store asks again as it
-// commits (writeCondOf).
-func (f *fileHandler) preconditionFailed(h *fasthttp.RequestHeader, name string) bool {
+// against what it would replace or delete; refuseWrite asks before the
+// body is read, and the backend asks again as it commits (writeCondOf).
+func (f *fileHandler) preconditionFailed(ctx *fasthttp.RequestCtx, name string) bool {
+	h := &ctx.Request.Header
 	if !hasPreconditions(h) {
 		return false
 	}
-	info, err := f.store.Stat(name)
-	exists := err == nil || errors.Is(err, errNotFile)
-	var buf [80]byte
-	var etag []byte
-	if err == nil {
-		etag = info.appendETag(buf[:0])
-	}
-	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfMatch, etag, true); present && (!exists || !match) {
+	cur, err := f.backend.Stat(ctx, name)
+	return preconditionsFail(h, cur, err == nil)
+}
+
+// preconditionsFail applies If-Match and If-None-Match to what a name
+// holds (RFC 9110 section 13.2.2, If-Match first). A directory exists,
+// with no entity tag: * matches it.
+func preconditionsFail(h *fasthttp.RequestHeader, cur store.Info, exists bool) bool {
+	if match, present := etagHeaderMatches(h, fasthttp.HeaderIfMatch, cur.ETag, true); present && (!exists || !match) {
 		return true
 	}
-	match, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, etag, false)
+	match, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, cur.ETag, false)
 	return exists && match
 }
 
@@ -536,18 +531,18 @@ func hasPreconditions(h *fasthttp.RequestHeader) bool {
 	return len(h.Peek(fasthttp.HeaderIfMatch)) > 0 || len(h.Peek(fasthttp.HeaderIfNoneMatch)) > 0
 }
 
-// writeCondOf is the precondition a write or delete carries to the store.
-// If-None-Match: * is also a create-only write, which the store decides by
-// a hard link; any other condition is checked again under the name's
-// lock, just before the commit.
-func (f *fileHandler) writeCondOf(h *fasthttp.RequestHeader, name string) writeCond {
+// writeCondOf is the precondition a write or delete carries to the
+// backend. If-None-Match: * is also a create-only write, which the
+// backend decides atomically; any condition is checked again at the
+// commit.
+func writeCondOf(h *fasthttp.RequestHeader) store.Cond {
 	if !hasPreconditions(h) {
-		return writeCond{}
+		return store.Cond{}
 	}
-	onlyIfAbsent, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, nil, false)
-	return writeCond{
-		onlyIfAbsent: onlyIfAbsent, // only * matches no entity tag
-		holds:        func() bool { return !f.preconditionFailed(h, name) },
+	onlyIfAbsent, _ := etagHeaderMatches(h, fasthttp.HeaderIfNoneMatch, "", false)
+	return store.Cond{
+		IfAbsent: onlyIfAbsent, // only * matches no entity tag
+		Holds:    func(cur store.Info, exists bool) bool { return !preconditionsFail(h, cur, exists) },
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/httpbox/httpbox/internal/store"
 	"io"
 	"io/fs"
 	"net"
@@ -368,7 +369,7 @@ func TestCrashDuringUploadKeepsOldFile(t *testing.T) {
 func TestStartupLineFirstWithStaleTemps(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
-	writeTree(t, root, tempPrefix+"stale", []byte("partial"))
+	writeTree(t, root, store.TempPrefix+"stale", []byte("partial"))
 	p := startBinary(t, root, "-q") // fails unless the first line is the start-up line
 	if !pollUntil(10*time.Second, func() bool { return len(tempFiles(t, root)) == 0 }) {
 		t.Errorf("after start: got temporary files %q, want none", tempFiles(t, root))

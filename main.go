@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/httpbox/httpbox/internal/store"
+
 	"github.com/coreos/go-systemd/v22/activation"
 	"github.com/coreos/go-systemd/v22/daemon"
 	"github.com/spf13/pflag"
@@ -54,6 +56,11 @@ const (
 	// plus room for a short request line.
 	maxHeaderBytes = 16<<10 + 512
 	tokenEnv       = "HTTPBOX_TOKEN"
+	// S3 multipart uploads: one upload holds part size × concurrency in
+	// memory. 8 MiB parts reach 80 GiB within S3's 10,000 parts.
+	defaultS3PartSize    = "8MiB"
+	defaultS3Concurrency = 2
+	maxS3Concurrency     = 64
 )
 
 // main only maps run's error to an exit code, so that every defer in run
@@ -102,6 +109,10 @@ type config struct {
 	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	quiet           bool
+	// storage is an s3:// URL, or "" for the directory root.
+	storage       string
+	s3PartSize    int64
+	s3Concurrency int
 }
 
 // parseFlags reads the command line and the environment (through
@@ -125,6 +136,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	fs.StringVar(&cfg.storage, "storage", "", "where files live: a directory, or s3://BUCKET[/PREFIX] (default: --directory)")
+	partSize := fs.String("s3-part-size", defaultS3PartSize, "`SIZE` of the parts of S3 multipart uploads (at least 5MiB)")
+	fs.IntVar(&cfg.s3Concurrency, "s3-concurrency", defaultS3Concurrency, "parts of one S3 upload in flight at once")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.BoolP("help", "h", false, "show this help and exit")
 	// pflag would print the whole usage after every mistake; the contract
@@ -170,6 +184,24 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	env, envSet := lookupEnv(tokenEnv)
 	if cfg.token, err = readToken(*tokenFile, env, envSet); err != nil {
 		return cfg, usageError{err}
+	}
+	if cfg.s3PartSize, err = parseSize(*partSize); err == nil && cfg.s3PartSize < store.MinS3PartSize {
+		err = errors.New("at least 5MiB, the smallest part S3 accepts")
+	}
+	if err != nil {
+		return cfg, usagef("invalid --s3-part-size %q: %v", *partSize, err)
+	}
+	if cfg.s3Concurrency < 1 || cfg.s3Concurrency > maxS3Concurrency {
+		return cfg, usagef("invalid --s3-concurrency %d: from 1 to %d", cfg.s3Concurrency, maxS3Concurrency)
+	}
+	if fs.Changed("storage") && fs.Changed("directory") {
+		return cfg, usagef("--storage and --directory both name where files live: give one")
+	}
+	if strings.HasPrefix(cfg.storage, "s3://") {
+		return cfg, nil // checked when the bucket is reached
+	}
+	if cfg.storage != "" {
+		cfg.root, cfg.storage = cfg.storage, ""
 	}
 	if cfg.root == "" {
 		cfg.root = "."
@@ -285,14 +317,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	root, err := os.OpenRoot(cfg.root)
+	backend, serving, err := openBackend(ctx, cfg)
 	if err != nil {
-		err = usagef("invalid --directory: %v", err)
 		fmt.Fprintf(stderr, "httpbox: %v\n", err)
 		return err
 	}
-	defer root.Close()
-	store := newRootStore(root)
+	defer backend.Close()
 
 	lns, err := listen(cfg)
 	if err != nil {
@@ -302,7 +332,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 	logger := newAccessLog(stderr, cfg.quiet)
 	defer logger.Close()
-	srv := newServer(cfg, store, logger)
+	srv := newServer(cfg, backend, logger)
 
 	addrs := make([]string, len(lns))
 	conns := newConnSet(len(lns), lingerLimit())
@@ -310,18 +340,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		addrs[i] = "http://" + ln.Addr().String()
 		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns}
 	}
-	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), cfg.root)
+	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), serving)
 
 	serveErr := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { serveErr <- srv.Serve(ln) }()
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
-	// Start-up must not wait for the size or depth of the tree: the
-	// temporary files a killed process left are removed in the background.
+	// Start-up must not wait for the size or depth of the tree: what a
+	// killed process left (temporary files, unfinished multipart uploads)
+	// is removed in the background.
 	go func() {
-		if n := store.sweepStaleTemps(logger.Printf); n > 0 {
-			logger.Printf("removed %d stale temporary file(s) left by an interrupted upload", n)
+		if n := backend.Cleanup(logger.Printf); n > 0 {
+			logger.Printf("removed %d leftover(s) of interrupted uploads", n)
 		}
 	}()
 
@@ -358,10 +389,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			}
 			fmt.Fprintf(stderr, "httpbox: %v received again: requests still running were cut off\n", sig)
 		}
-		// The uploads still running lose their temporary files, so a
-		// cut-off upload leaves nothing behind; the deferred Close writes
-		// the log lines of every request that finished.
-		store.abandonUploads()
+		// The uploads still running are abandoned, so a cut-off upload
+		// leaves nothing behind; the deferred Close of the log writes the
+		// lines of every request that finished.
+		backend.Close()
 		return errShutdownCut
 	}
 }
@@ -416,9 +447,32 @@ func listen(cfg config) ([]net.Listener, error) {
 	return []net.Listener{ln}, nil
 }
 
+// openBackend opens where files live, and says what it is for the
+// start-up line. A directory is wrapped in a cache; a bucket is not, since
+// other instances write to it (see store.Cache). A bad URL, a missing
+// bucket or refused keys are a usage error (exit 2); a store that cannot
+// be reached is not (exit 1).
+func openBackend(ctx context.Context, cfg config) (store.Backend, string, error) {
+	if cfg.storage == "" {
+		dir, err := store.NewDir(cfg.root)
+		if err != nil {
+			return nil, "", usagef("invalid --directory: %v", err)
+		}
+		return store.NewCache(dir), cfg.root, nil
+	}
+	s3, err := store.NewS3(ctx, cfg.storage, store.S3Options{PartSize: cfg.s3PartSize, Concurrency: cfg.s3Concurrency})
+	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		return nil, "", fmt.Errorf("--storage %s: %w", cfg.storage, err)
+	case err != nil:
+		return nil, "", usagef("invalid --storage %s: %v", cfg.storage, err)
+	}
+	return s3, cfg.storage, nil
+}
+
 // newServer builds the fasthttp server with the contract's limits.
-func newServer(cfg config, store store, logger *accessLog) *fasthttp.Server {
-	h := newHandler(cfg, store, logger)
+func newServer(cfg config, backend store.Backend, logger *accessLog) *fasthttp.Server {
+	h := newHandler(cfg, backend, logger)
 	return &fasthttp.Server{
 		Handler:        h.serve,
 		ErrorHandler:   h.requestError,

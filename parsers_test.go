@@ -1,6 +1,8 @@
 package main
 
 import (
+	"errors"
+	"github.com/httpbox/httpbox/internal/store"
 	"io/fs"
 	"math"
 	"math/bits"
@@ -9,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/valyala/fasthttp"
@@ -46,18 +49,21 @@ func TestResolvePath(t *testing.T) {
 		{"a%00b", ""},
 		{"%zz", ""},
 		{"%", ""},
-		{tempPrefix + "x", ""},
-		{"d/" + tempPrefix + "x", ""},
+		{store.TempPrefix + "x", ""},
+		{"d/" + store.TempPrefix + "x", ""},
+		{strings.Repeat("n", 255), strings.Repeat("n", 255)},
+		{"d/" + strings.Repeat("n", 256), ""},
 	}
+	files := newFileHandler(testBackend(t, t.TempDir()), nil, 0)
 	for _, tt := range tests {
-		got, err := resolvePath(tt.raw)
-		if (err == nil) != (tt.want != "") || got != tt.want {
-			t.Errorf("resolvePath(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
+		got, err := files.name(tt.raw)
+		if (err == nil) != (tt.want != "") || (err == nil && got != tt.want) {
+			t.Errorf("name(%q) = %q, %v; want %q", tt.raw, got, err, tt.want)
 		}
 	}
 }
 
-// FuzzResolvePath checks that whatever resolvePath accepts is a clean local
+// FuzzResolvePath checks that whatever a request's path resolves to is a clean local
 // name that cannot escape a root.
 func FuzzResolvePath(f *testing.F) {
 	for _, seed := range []string{
@@ -87,8 +93,9 @@ func FuzzResolvePath(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Cleanup(func() { r.Close() })
+	files := newFileHandler(testBackend(f, filepath.Join(root, "in")), nil, 0)
 	f.Fuzz(func(t *testing.T, raw string) {
-		name, err := resolvePath(raw)
+		name, err := files.name(raw)
 		if err != nil {
 			return
 		}
@@ -96,7 +103,7 @@ func FuzzResolvePath(f *testing.F) {
 			t.Fatalf("resolvePath(%q) = %q: not a clean local path", raw, name)
 		}
 		for seg := range strings.SplitSeq(name, "/") {
-			if strings.HasPrefix(seg, tempPrefix) {
+			if strings.HasPrefix(seg, store.TempPrefix) {
 				t.Fatalf("resolvePath(%q) = %q: reserved temp name accepted", raw, name)
 			}
 		}
@@ -108,9 +115,11 @@ func FuzzResolvePath(f *testing.F) {
 	})
 }
 
+// isNotExistOrNotDir reports whether os.Root's err says the name is
+// missing, or has a file for a parent, or is too long: anything but
+// an escape.
 func isNotExistOrNotDir(err error) bool {
-	status, _ := fileErrorStatus(opRead, err)
-	return status == 404 || status == 400 // missing, or a name too long
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || errors.Is(err, syscall.ENAMETOOLONG)
 }
 
 func TestParseRange(t *testing.T) {

@@ -63,7 +63,7 @@ func inMemoryBodyBytes(ctx *fasthttp.RequestCtx) int64 {
 // and when fasthttp closes it the request ends (see finish). conn.ReadFrom
 // sends its file with sendfile where it can, and counts those bytes too.
 type sentBody struct {
-	r    io.ReadSeekCloser
+	r    io.ReadCloser
 	left int64 // the answer's length, less what was sent: a range ends early
 	sent int64
 	h    *handler
@@ -91,10 +91,13 @@ func (b *sentBody) Close() error {
 	return err
 }
 
-// file returns the body's file, for sendfile, or nil.
+// file returns the body's file, for sendfile, or nil: a backend's body
+// may offer one (see store.Object).
 func (b *sentBody) file() *os.File {
-	f, _ := b.r.(*os.File)
-	return f
+	if f, ok := b.r.(interface{ File() *os.File }); ok {
+		return f.File()
+	}
+	return nil
 }
 
 // streamedToFinish reports whether the request ends when its streamed body

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/subtle"
 	"errors"
+	"github.com/httpbox/httpbox/internal/store"
 	"io"
 	"runtime/debug"
 	"strings"
@@ -33,7 +34,7 @@ type handler struct {
 	maxBody  int64
 }
 
-func newHandler(cfg config, store store, log *accessLog) *handler {
+func newHandler(cfg config, backend store.Backend, log *accessLog) *handler {
 	h := &handler{
 		log:      log,
 		readOnly: cfg.readOnly,
@@ -42,7 +43,7 @@ func newHandler(cfg config, store store, log *accessLog) *handler {
 	if cfg.token != "" {
 		h.token = []byte(cfg.token)
 	}
-	h.files = &fileHandler{store: store, cache: newFileCache(), h: h, readTimeout: cfg.readTimeout}
+	h.files = newFileHandler(backend, h, cfg.readTimeout)
 	h.router = h.routes()
 	return h
 }
@@ -239,13 +240,13 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int
 	case h.readOnly:
 		writeError(ctx, fasthttp.StatusForbidden, "server is read-only")
 	default:
-		name, err := resolvePath(string(filesTail(ctx)))
+		name, err := h.files.name(string(filesTail(ctx)))
 		switch {
 		case err != nil:
 			writeError(ctx, fasthttp.StatusBadRequest, "bad path")
 		case int64(ctx.Request.Header.ContentLength()) > h.maxBody:
 			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
-		case h.files.preconditionFailed(&ctx.Request.Header, name):
+		case h.files.preconditionFailed(ctx, name):
 			writeError(ctx, fasthttp.StatusPreconditionFailed, "precondition failed")
 		default:
 			return name, 0

@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
+	"github.com/httpbox/httpbox/internal/store"
 	"io"
 	"net"
 	"net/http"
@@ -46,14 +48,9 @@ func newTestServer(t *testing.T, edit func(*config)) *testServer {
 	if edit != nil {
 		edit(&cfg)
 	}
-	root, err := os.OpenRoot(cfg.root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { root.Close() })
 	logger := newAccessLog(io.Discard, cfg.quiet)
 	t.Cleanup(func() { logger.Close() })
-	srv := newServer(cfg, newRootStore(root), logger)
+	srv := newServer(cfg, testBackend(t, cfg.root), logger)
 	ln := fasthttputil.NewInmemoryListener()
 	go srv.Serve(ln) //nolint:errcheck // Serve ends with the listener
 	t.Cleanup(func() { _ = srv.Shutdown() })
@@ -63,6 +60,23 @@ func newTestServer(t *testing.T, edit func(*config)) *testServer {
 		DisablePathNormalizing:        true, // send hostile paths as written
 	}
 	return &testServer{client: client, ln: ln, root: cfg.root}
+}
+
+// testBackend is what the server uses for a directory: the directory
+// backend behind the cache.
+func testBackend(tb testing.TB, dir string) store.Backend {
+	return store.NewCache(testDir(tb, dir))
+}
+
+// testDir is the directory backend on dir, closed when the test ends.
+func testDir(tb testing.TB, dir string) *store.Dir {
+	tb.Helper()
+	d, err := store.NewDir(dir)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { d.Close() })
+	return d
 }
 
 // response is what a test request got back, copied out of fasthttp's pools.
@@ -382,14 +396,14 @@ func TestConfinement(t *testing.T) {
 		"rellink => ../"+filepath.Base(outside),
 		"goodlink => inside/file",
 		"gooddir => inside",
-		tempPrefix+"stale=half",
+		store.TempPrefix+"stale=half",
 	)
 	paths := []string{
 		"../secret", "..%2fsecret", "%2e%2e/secret", "%2E%2E%2Fsecret", "inside/../../secret",
 		"..%5csecret", "inside%5c..%5c..%5csecret", "/etc/passwd", "%2fetc%2fpasswd", "//etc/passwd",
 		"a%00b", "inside//file", "./ok", "inside/./file", "inside/..", ".", "..", "%2e",
 		"dirlink/secret", "dirlink/sub/inner", "rellink/secret", "dirlink/new",
-		tempPrefix + "stale",
+		store.TempPrefix + "stale",
 	}
 	for _, p := range paths {
 		for _, method := range []string{"GET", "PUT", "DELETE"} {
@@ -693,7 +707,7 @@ func TestSmallFileCache(t *testing.T) {
 	const cached, unseen = "v1", "X9" // the same size
 	// Change the bytes where only a revalidation can see it (by the
 	// change time): same size, same inode, mtime put back. Within
-	// cacheRevalidate of the first GET, only a copy in memory still holds
+	// store.CacheRevalidate of the first GET, only a copy in memory still holds
 	// the old bytes. A run slower than that proves nothing and is redone.
 	name := filepath.Join(s.root, "c")
 	for try := 0; ; try++ {
@@ -710,7 +724,7 @@ func TestSmallFileCache(t *testing.T) {
 			t.Fatalf("the file could not be changed unseen: before %v, after %v (%v)", before, after, err)
 		}
 		r := s.do(t, "GET", "/files/c", "")
-		if time.Since(start) >= cacheRevalidate && try < 5 {
+		if time.Since(start) >= store.CacheRevalidate && try < 5 {
 			continue
 		}
 		if r.status != 200 || string(r.body) != cached {
@@ -731,18 +745,22 @@ func TestSmallFileCache(t *testing.T) {
 	s.do(t, "GET", "/files/ext", "")
 	mustDo(t, os.WriteFile(filepath.Join(s.root, "ext"), []byte("changed on disk"), 0o644))
 	var last []byte
-	if !pollUntil(cacheRevalidate+2*time.Second, func() bool {
+	if !pollUntil(store.CacheRevalidate+2*time.Second, func() bool {
 		last = s.do(t, "GET", "/files/ext", "").body
 		return string(last) == "changed on disk"
 	}) {
-		t.Fatalf("a change on disk was not noticed within %v: still %q", cacheRevalidate, last)
+		t.Fatalf("a change on disk was not noticed within %v: still %q", store.CacheRevalidate, last)
 	}
 }
 
-// panicStore is a store whose every call panics.
-type panicStore struct{ store }
+// panicStore is a backend whose reads panic.
+type panicStore struct{ store.Backend }
 
-func (panicStore) Open(string) (io.ReadSeekCloser, fileInfo, error) { panic("disk on fire") }
+func (panicStore) CheckName(string) error { return nil }
+
+func (panicStore) Open(context.Context, string, store.Range) (store.Object, error) {
+	panic("disk on fire")
+}
 
 func TestPanicIsContained(t *testing.T) {
 	t.Parallel()

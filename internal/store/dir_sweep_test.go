@@ -1,6 +1,7 @@
-package main
+package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -17,15 +18,15 @@ import (
 )
 
 // sweepStore returns a store on a fresh directory, and the directory.
-func sweepStore(t testing.TB) (*rootStore, string) {
+func sweepStore(t testing.TB) (*Dir, string) {
 	t.Helper()
 	dir := t.TempDir()
-	root, err := os.OpenRoot(dir)
+	d, err := NewDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { root.Close() })
-	return newRootStore(root), dir
+	t.Cleanup(func() { d.Close() })
+	return d, dir
 }
 
 // sweepReports collects what a sweep reports.
@@ -113,7 +114,7 @@ func TestSweepDeepTreeIsLinear(t *testing.T) {
 	s, _ := sweepStore(t)
 	bottom := sweepChain(t, s.root, depth)
 	defer bottom.Close()
-	staleFile(t, bottom, tempPrefix+"stale")
+	staleFile(t, bottom, TempPrefix+"stale")
 	staleFile(t, bottom, "kept")
 
 	var reports sweepReports
@@ -134,7 +135,7 @@ func TestSweepDeepTreeIsLinear(t *testing.T) {
 	if got := reports.get(); len(got) != 0 {
 		t.Errorf("reports: %q, want none", got)
 	}
-	if sweepExists(t, bottom, tempPrefix+"stale") {
+	if sweepExists(t, bottom, TempPrefix+"stale") {
 		t.Error("the stale temporary file at the bottom survived")
 	}
 	if !sweepExists(t, bottom, "kept") {
@@ -153,17 +154,17 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 	if err := s.root.Symlink("d", "link"); err != nil {
 		t.Fatal(err)
 	}
-	staleFile(t, s.root, "d/"+tempPrefix+"tracked")
-	staleFile(t, s.root, "d/"+tempPrefix+"viaLink")
-	staleFile(t, s.root, "d/"+tempPrefix+"stale")
-	s.track("d/"+tempPrefix+"tracked", nil)
-	s.track("link/"+tempPrefix+"viaLink", nil)
+	staleFile(t, s.root, "d/"+TempPrefix+"tracked")
+	staleFile(t, s.root, "d/"+TempPrefix+"viaLink")
+	staleFile(t, s.root, "d/"+TempPrefix+"stale")
+	s.track("d/"+TempPrefix+"tracked", nil)
+	s.track("link/"+TempPrefix+"viaLink", nil)
 
 	// A real upload, stalled after its first bytes, dated an hour back.
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		_, err := s.Write("d/up", pr, writeCond{})
+		_, err := s.Put(context.Background(), "d/up", pr, -1, Cond{})
 		done <- err
 	}()
 	if _, err := pw.Write([]byte("first ")); err != nil {
@@ -176,7 +177,7 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 		}
 		s.mu.Lock()
 		for tmp := range s.uploads {
-			if strings.HasPrefix(tmp, "d/") && tmp != "d/"+tempPrefix+"tracked" {
+			if strings.HasPrefix(tmp, "d/") && tmp != "d/"+TempPrefix+"tracked" {
 				upTemp = tmp
 			}
 		}
@@ -189,15 +190,15 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 	}
 
 	var reports sweepReports
-	if n := s.sweepStaleTemps(reports.printf); n != 1 {
+	if n := s.Cleanup(reports.printf); n != 1 {
 		t.Errorf("removed %d, want 1 (the untracked stale file)", n)
 	}
-	for _, name := range []string{"d/" + tempPrefix + "tracked", "d/" + tempPrefix + "viaLink", upTemp} {
+	for _, name := range []string{"d/" + TempPrefix + "tracked", "d/" + TempPrefix + "viaLink", upTemp} {
 		if !sweepExists(t, s.root, name) {
 			t.Errorf("%s: a live upload's temporary file was removed", name)
 		}
 	}
-	if sweepExists(t, s.root, "d/"+tempPrefix+"stale") {
+	if sweepExists(t, s.root, "d/"+TempPrefix+"stale") {
 		t.Error("the untracked stale file survived")
 	}
 	if got := reports.get(); len(got) != 0 {
@@ -221,7 +222,7 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 // file exists.
 func TestSweepKeepsTempsOfWritesRacingIt(t *testing.T) {
 	s, _ := sweepStore(t)
-	staleFile(t, s.root, tempPrefix+"old")
+	staleFile(t, s.root, TempPrefix+"old")
 	stop := make(chan struct{})
 	swept := make(chan int)
 	go func() {
@@ -232,13 +233,13 @@ func TestSweepKeepsTempsOfWritesRacingIt(t *testing.T) {
 				swept <- total
 				return
 			default:
-				total += s.sweepStaleTemps(t.Errorf)
+				total += s.Cleanup(t.Errorf)
 			}
 		}
 	}()
 	for i := range 300 {
 		body := strings.Repeat("x", 1+i%4096)
-		if _, err := s.Write(fmt.Sprintf("w/%d", i%7), strings.NewReader(body), writeCond{}); err != nil {
+		if _, err := s.Put(context.Background(), fmt.Sprintf("w/%d", i%7), strings.NewReader(body), -1, Cond{}); err != nil {
 			t.Fatalf("write %d while sweeps ran: %v", i, err)
 		}
 	}
@@ -263,8 +264,8 @@ func TestSweepDoesNotFollowSymlinks(t *testing.T) {
 	if err := out.Mkdir("sub", 0o755); err != nil {
 		t.Fatal(err)
 	}
-	staleFile(t, out, tempPrefix+"outside")
-	staleFile(t, out, "sub/"+tempPrefix+"outside")
+	staleFile(t, out, TempPrefix+"outside")
+	staleFile(t, out, "sub/"+TempPrefix+"outside")
 
 	rel, err := filepath.Rel(dir, outside)
 	if err != nil {
@@ -275,16 +276,16 @@ func TestSweepDoesNotFollowSymlinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	staleFile(t, s.root, "in/"+tempPrefix+"inside")
-	staleFile(t, s.root, "in/inner/"+tempPrefix+"inside")
+	staleFile(t, s.root, "in/"+TempPrefix+"inside")
+	staleFile(t, s.root, "in/inner/"+TempPrefix+"inside")
 	for link, target := range map[string]string{
 		"abs":                  outside,
 		"rel":                  rel,
 		"self":                 ".",
 		"up":                   "..",
 		"toIn":                 "in",
-		tempPrefix + "link":    filepath.Join(outside, tempPrefix+"outside"),
-		tempPrefix + "dirLink": filepath.Join(outside, "sub"),
+		TempPrefix + "link":    filepath.Join(outside, TempPrefix+"outside"),
+		TempPrefix + "dirLink": filepath.Join(outside, "sub"),
 	} {
 		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
 			t.Fatal(err)
@@ -316,19 +317,19 @@ func TestSweepDoesNotFollowSymlinks(t *testing.T) {
 		return parent.OpenRoot(name)
 	}
 	if n := w.run(); n != 2 {
-		t.Errorf("removed %d, want 2 (in/%sinside, in/inner/%[2]sinside)", n, tempPrefix)
+		t.Errorf("removed %d, want 2 (in/%sinside, in/inner/%[2]sinside)", n, TempPrefix)
 	}
-	for _, name := range []string{"in/" + tempPrefix + "inside", "in/inner/" + tempPrefix + "inside"} {
+	for _, name := range []string{"in/" + TempPrefix + "inside", "in/inner/" + TempPrefix + "inside"} {
 		if sweepExists(t, s.root, name) {
 			t.Errorf("%s: stale inside the root, and not removed", name)
 		}
 	}
-	for _, name := range []string{tempPrefix + "outside", "sub/" + tempPrefix + "outside"} {
+	for _, name := range []string{TempPrefix + "outside", "sub/" + TempPrefix + "outside"} {
 		if !sweepExists(t, out, name) {
 			t.Errorf("%s outside the root was removed through a link", name)
 		}
 	}
-	for _, link := range []string{tempPrefix + "link", tempPrefix + "dirLink"} {
+	for _, link := range []string{TempPrefix + "link", TempPrefix + "dirLink"} {
 		if !sweepExists(t, s.root, link) {
 			t.Errorf("the link %s was removed", link)
 		}
@@ -366,8 +367,8 @@ func TestSweepReportsErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	staleFile(t, s.root, "good/"+tempPrefix+"stale")
-	staleFile(t, s.root, "gone/"+tempPrefix+"stale")
+	staleFile(t, s.root, "good/"+TempPrefix+"stale")
+	staleFile(t, s.root, "gone/"+TempPrefix+"stale")
 
 	var reports sweepReports
 	w := s.newSweeper(reports.printf)
@@ -383,7 +384,7 @@ func TestSweepReportsErrors(t *testing.T) {
 		return parent.OpenRoot(name)
 	}
 	if n := w.run(); n != 1 {
-		t.Errorf("removed %d, want 1 (good/%sstale)", n, tempPrefix)
+		t.Errorf("removed %d, want 1 (good/%sstale)", n, TempPrefix)
 	}
 	got := reports.get()
 	if len(got) != sweepMaxReports+1 {
@@ -398,7 +399,7 @@ func TestSweepReportsErrors(t *testing.T) {
 	if want := fmt.Sprintf("%d more error(s)", bad-sweepMaxReports); !strings.Contains(got[sweepMaxReports], want) {
 		t.Errorf("last report %q: want it to say %q", got[sweepMaxReports], want)
 	}
-	if sweepExists(t, s.root, "good/"+tempPrefix+"stale") {
+	if sweepExists(t, s.root, "good/"+TempPrefix+"stale") {
 		t.Error("the errors stopped the sweep: the stale file in good survived")
 	}
 }
@@ -460,8 +461,8 @@ func TestSweepBoundsHandles(t *testing.T) {
 			t.Fatal(err)
 		}
 		spine, leaf := names[len(names)-1], names[0]
-		staleFile(t, cur, path.Join(leaf, tempPrefix+"leaf"))
-		staleFile(t, cur, tempPrefix+"level")
+		staleFile(t, cur, path.Join(leaf, TempPrefix+"leaf"))
+		staleFile(t, cur, TempPrefix+"level")
 		want += 2
 		next, err := cur.OpenRoot(spine)
 		if err != nil {
@@ -569,7 +570,7 @@ func BenchmarkSweepWalkDirDeep(b *testing.B) {
 			b.ResetTimer()
 			for b.Loop() {
 				_ = fs.WalkDir(s.root.FS(), ".", func(p string, d fs.DirEntry, err error) error {
-					if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), tempPrefix) {
+					if err == nil && !d.IsDir() && strings.HasPrefix(d.Name(), TempPrefix) {
 						_ = s.root.Remove(p)
 					}
 					return nil
