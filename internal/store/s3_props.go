@@ -71,11 +71,11 @@ func (s *S3) holder(ctx context.Context, op, name string) (s3PropsHolder, error)
 
 // Props implements Backend.
 func (s *S3) Props(ctx context.Context, name string) ([]Prop, error) {
+	if s.dirPrefix(name) == "" {
+		return nil, nil // the root of a bucket without a prefix: no marker
+	}
 	h, err := s.holder(ctx, "props", name)
 	if err != nil {
-		if name == "." && s.dirPrefix(name) == "" {
-			return nil, nil
-		}
 		return nil, err
 	}
 	if h.head == nil {
