@@ -286,10 +286,7 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 	for lr.N > 0 {
 		n, err := io.ReadFull(lr, buf[:min(lr.N, sendChunk)])
 		if n > 0 {
-			if werr := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); werr != nil {
-				return total, werr
-			}
-			w, werr := c.TCPConn.Write(buf[:n])
+			w, werr := c.writeSteadily(buf[:n])
 			total += int64(w)
 			if werr != nil {
 				return total, werr
