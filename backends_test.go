@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -292,4 +293,59 @@ func TestS3DownloadTimeouts(t *testing.T) {
 		}
 		assertHealthy(t, p)
 	})
+}
+
+// TestS3ShutdownFinishesUpload: SIGTERM lets an upload to S3 in flight
+// finish (the store's requests are not cancelled when the server starts
+// shutting down), and one cut off at the timeout leaves no object and no
+// multipart upload.
+func TestS3ShutdownFinishesUpload(t *testing.T) {
+	srv := s3test.Start(t)
+	bucket := srv.NewBucket(t)
+	for _, tt := range []struct {
+		name   string
+		finish bool
+	}{{"finished", true}, {"cut-off", false}} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := startOnS3(t, srv, "s3://"+bucket, "--s3-part-size", "5MiB", "--shutdown-timeout", "2s")
+			body := pattern(3, 12<<20) // three parts
+			half := 7 << 20            // one part sent to the store
+			c := startUpload(t, p, "/files/"+tt.name, len(body), body[:half])
+			time.Sleep(300 * time.Millisecond)
+			p.signal(t, syscall.SIGTERM)
+			time.Sleep(300 * time.Millisecond)
+			if !tt.finish {
+				if code := p.wait(t, 10*time.Second); code != 1 {
+					t.Errorf("exit code after cutting an upload off: %d, want 1", code)
+				}
+				ctx := context.Background()
+				if _, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(tt.name)}); err == nil {
+					t.Errorf("an upload cut off at shutdown left an object")
+				}
+				ups, err := srv.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+				if err != nil || len(ups.Uploads) != 0 {
+					t.Errorf("multipart uploads left: %v (%v), want none", ups, err)
+				}
+				return
+			}
+			if err := c.trySend(string(body[half:])); err != nil {
+				t.Fatalf("sending the rest after SIGTERM: %v", err)
+			}
+			if r := c.mustRead("PUT"); r.status != 201 {
+				t.Errorf("in-flight PUT across SIGTERM: got %d %q, want 201", r.status, r.body)
+			}
+			if code := p.wait(t, 10*time.Second); code != 0 {
+				t.Errorf("exit code: got %d, want 0", code)
+			}
+			out, err := srv.Client().GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(tt.name)})
+			if err != nil {
+				t.Fatalf("the upload finished across SIGTERM is not in the bucket: %v", err)
+			}
+			got, _ := io.ReadAll(out.Body)
+			out.Body.Close()
+			if !bytes.Equal(got, body) {
+				t.Errorf("stored object: %d bytes, not the body sent", len(got))
+			}
+		})
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +26,12 @@ var (
 	// chunk; the client gave up or was cut off.
 	errIncomplete = fmt.Errorf("request body incomplete: %w", io.ErrUnexpectedEOF)
 )
+
+// storeContext is the context of every storage call. Not the request's:
+// fasthttp cancels that one as soon as a shutdown starts, which would cut
+// off the requests a graceful shutdown lets finish. A shutdown that times
+// out cuts the uploads still running with the backend's Close.
+var storeContext = context.Background()
 
 // fileHandler serves /files/{path} from a storage backend.
 type fileHandler struct {
@@ -89,7 +96,7 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	}
 	if ctx.IsHead() && f.cache == nil {
 		// Only what the answer's headers need: no body is fetched.
-		info, err := f.backend.Stat(ctx, name)
+		info, err := f.backend.Stat(storeContext, name)
 		if err == nil && info.IsDir {
 			err = store.ErrIsDir
 		}
@@ -100,7 +107,7 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 		f.respond(ctx, name, store.Object{Info: info})
 		return
 	}
-	obj, err := f.backend.Open(ctx, name, requestedRange(&ctx.Request.Header))
+	obj, err := f.backend.Open(storeContext, name, requestedRange(&ctx.Request.Header))
 	if err != nil {
 		f.fail(ctx, opRead, err)
 		return
@@ -161,6 +168,10 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 	default:
 		body, err := f.bodyAt(ctx, name, obj, start, length)
 		if err != nil {
+			// The error answers for no file: none of its headers go.
+			for _, k := range []string{fasthttp.HeaderAcceptRanges, fasthttp.HeaderETag, fasthttp.HeaderLastModified, fasthttp.HeaderContentRange} {
+				h.Del(k)
+			}
 			f.fail(ctx, opRead, err)
 			return
 		}
@@ -188,7 +199,7 @@ func (f *fileHandler) bodyAt(ctx *fasthttp.RequestCtx, name string, obj store.Ob
 		return obj.Body, nil
 	}
 	obj.Body.Close()
-	again, err := f.backend.Open(ctx, name, store.Range{Start: start, Length: length})
+	again, err := f.backend.Open(storeContext, name, store.Range{Start: start, Length: length})
 	switch {
 	case err != nil:
 		return nil, err
@@ -257,7 +268,7 @@ func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	if size < 0 {
 		size = -1
 	}
-	created, err := f.backend.Put(ctx, name, body, size, writeCondOf(&ctx.Request.Header))
+	created, err := f.backend.Put(storeContext, name, body, size, writeCondOf(&ctx.Request.Header))
 	if err != nil {
 		f.failBody(ctx, body.err, err)
 		return
@@ -277,7 +288,7 @@ func (f *fileHandler) delete(ctx *fasthttp.RequestCtx) {
 	if refused != 0 {
 		return
 	}
-	err := f.backend.Delete(ctx, name, false, writeCondOf(&ctx.Request.Header))
+	err := f.backend.Delete(storeContext, name, false, writeCondOf(&ctx.Request.Header))
 	if err != nil {
 		f.fail(ctx, opDelete, err)
 		return
@@ -512,7 +523,7 @@ func (f *fileHandler) preconditionFailed(ctx *fasthttp.RequestCtx, name string) 
 	if !hasPreconditions(h) {
 		return false
 	}
-	cur, err := f.backend.Stat(ctx, name)
+	cur, err := f.backend.Stat(storeContext, name)
 	return preconditionsFail(h, cur, err == nil)
 }
 

@@ -79,11 +79,13 @@ type S3 struct {
 	parts       sync.Pool // *[]byte of partSize
 	locks       s3KeyLocks
 
-	mu      sync.Mutex
-	closed  bool
-	writes  map[uint64]context.CancelFunc
-	nextID  uint64
-	running sync.WaitGroup
+	mu     sync.Mutex
+	closed bool
+	writes map[uint64]context.CancelFunc
+	nextID uint64
+	// uploads counts the multipart uploads started and not yet completed
+	// or aborted; Close waits for it.
+	uploads sync.WaitGroup
 }
 
 var _ Backend = (*S3)(nil)
@@ -134,6 +136,9 @@ func NewS3(ctx context.Context, url string, opts S3Options) (*S3, error) {
 		if o.BaseEndpoint != nil {
 			o.UsePathStyle = true
 		}
+		// Objects put without a checksum (by other tools, or in one
+		// part) are common: saying so on every GET only fills the log.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 
 	if cfg.Credentials != nil {
@@ -337,7 +342,8 @@ func (s *S3) Open(ctx context.Context, name string, rng Range) (Object, error) {
 			ModTime: aws.ToTime(out.LastModified),
 			ETag:    aws.ToString(out.ETag),
 		},
-		Body: &s3Body{rc: out.Body, key: key},
+		Body:   &s3Body{rc: out.Body, key: key},
+		Length: aws.ToInt64(out.ContentLength),
 	}
 	if cr := aws.ToString(out.ContentRange); cr != "" {
 		start, total, ok := s3ParseContentRange(cr)
@@ -466,18 +472,17 @@ func (s *S3) track(ctx context.Context, op, key string) (context.Context, func()
 	id := s.nextID
 	s.nextID++
 	s.writes[id] = cancel
-	s.running.Add(1)
 	return ctx, func() {
 		s.mu.Lock()
 		delete(s.writes, id)
 		s.mu.Unlock()
 		cancel()
-		s.running.Done()
 	}, nil
 }
 
-// Close implements Backend: uploads in flight are cancelled and have
-// aborted their multipart uploads when it returns.
+// Close implements Backend: writes in flight are cancelled, and their
+// multipart uploads aborted when it returns, even those whose Put is
+// blocked reading its body from a client that sends nothing.
 func (s *S3) Close() error {
 	s.mu.Lock()
 	s.closed = true
@@ -485,7 +490,7 @@ func (s *S3) Close() error {
 		cancel()
 	}
 	s.mu.Unlock()
-	s.running.Wait()
+	s.uploads.Wait()
 	return nil
 }
 

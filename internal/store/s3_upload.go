@@ -171,13 +171,20 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.Reader, bufs 
 	}
 	up := &s3Upload{s: s, bufs: bufs, key: key, id: out.UploadId, sem: make(chan struct{}, s.concurrency)}
 	up.ctx, up.cancel = context.WithCancel(ctx)
+	s.uploads.Add(1)
 	committed := false
 	// Deferred, so that a panic (in body.Read, say) aborts as well.
 	defer func() {
-		if !committed {
+		if committed {
+			up.end.Do(s.uploads.Done)
+		} else {
 			up.abort()
 		}
 	}()
+	// A cancelled ctx (Close, at a shutdown that cuts uploads off) aborts
+	// at once: the body may be blocked in a read from a client that sends
+	// nothing, and would only return when the process is gone.
+	defer context.AfterFunc(ctx, up.abort)()
 
 	if err := up.send(1, first, len(*first)); err != nil {
 		return false, err
@@ -228,6 +235,7 @@ type s3Upload struct {
 	cancel context.CancelFunc
 	sem    chan struct{} // a slot per part in flight
 	wg     sync.WaitGroup
+	end    sync.Once // completed or aborted
 
 	mu    sync.Mutex
 	parts []types.CompletedPart // by part number once wait returns
@@ -302,15 +310,18 @@ func (u *s3Upload) wait() ([]types.CompletedPart, error) {
 	return u.parts, nil
 }
 
-// abort stops the parts in flight and drops the upload, on a context of
-// its own: the request's is often the reason for the abort.
+// abort stops the parts in flight and drops the upload, once, on a
+// context of its own: the request's is often the reason for the abort.
 func (u *s3Upload) abort() {
-	u.cancel()
-	u.wg.Wait()
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s3AbortTimeout)
-	defer cancel()
-	u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-		Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
+	u.end.Do(func() {
+		defer u.s.uploads.Done()
+		u.cancel()
+		u.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s3AbortTimeout)
+		defer cancel()
+		u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
+		})
 	})
 }
 
