@@ -47,6 +47,9 @@ const (
 	// s3AbortTimeout bounds the clean-up of a failed s3Upload, which runs on
 	// a fresh context because the request's own is often what failed.
 	s3AbortTimeout = 30 * time.Second
+	// s3IdleConns bounds the idle connections kept to the store: about
+	// the requests a busy instance has in flight at once.
+	s3IdleConns = 256
 	// s3StaleUpload is the age after which Cleanup takes an unfinished
 	// multipart s3Upload for one a killed process left behind.
 	s3StaleUpload = time.Hour
@@ -129,7 +132,22 @@ func NewS3(ctx context.Context, url string, opts S3Options) (*S3, error) {
 		WithTransportOptions(func(tr *http.Transport) {
 			tr.TLSHandshakeTimeout = s3ConnectTimeout
 			tr.ResponseHeaderTimeout = s3HeaderTimeout
+			// Every request of ours may be a request to the store: with
+			// the SDK's 10 idle connections per host, a busy server
+			// opened a connection per request (thousands in TIME-WAIT).
+			tr.MaxIdleConns = s3IdleConns
+			tr.MaxIdleConnsPerHost = s3IdleConns
 		})
+	// CRC32 of every byte up and down, on top of TCP's checksums and
+	// SigV4's payload hash (plain HTTP) or TLS (HTTPS), only costs CPU; a
+	// user who wants it says so in AWS_REQUEST_CHECKSUM_CALCULATION and
+	// AWS_RESPONSE_CHECKSUM_VALIDATION.
+	if cfg.RequestChecksumCalculation == aws.RequestChecksumCalculationUnset {
+		cfg.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
+	}
+	if cfg.ResponseChecksumValidation == aws.ResponseChecksumValidationUnset {
+		cfg.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+	}
 	s.client = s3.NewFromConfig(cfg, func(o *s3.Options) {
 		// A custom endpoint (MinIO, versitygw, Ceph...) rarely has a DNS
 		// name per bucket.

@@ -60,6 +60,19 @@ func (s *S3) Put(ctx context.Context, name string, body io.Reader, size int64, c
 	}
 	defer done()
 
+	if size >= 0 && size < s.partSize {
+		// A body known to fit in one request gets a buffer of its own
+		// size: many small uploads at once must not hold a part each.
+		small := make([]byte, size)
+		n, err := io.ReadFull(body, small)
+		if err == nil {
+			err = s3BodyEnds(body)
+		}
+		if err != nil {
+			return false, fmt.Errorf("s3 put %s: reading the body (%d of %d bytes): %w", key, n, size, err)
+		}
+		return s.putObject(ctx, key, nil, &small, n, cond)
+	}
 	bufs := s.partBufs()
 	defer bufs.release()
 	first, n, err := bufs.fill(key, body)
@@ -134,7 +147,8 @@ func (b *s3PartBufs) fill(key string, body io.Reader) (*[]byte, int, error) {
 	return buf, n, nil
 }
 
-// putObject stores a body that fits in one request, buf[:n].
+// putObject stores a body that fits in one request, buf[:n]; a buffer
+// of bufs goes back to them once sent.
 func (s *S3) putObject(ctx context.Context, key string, bufs *s3PartBufs, buf *[]byte, n int, cond Cond) (bool, error) {
 	created, err := s.commit(ctx, key, cond, func(ifNoneMatch, ifMatch *string) error {
 		_, err := s.client.PutObject(ctx, &s3.PutObjectInput{
@@ -144,12 +158,26 @@ func (s *S3) putObject(ctx context.Context, key string, bufs *s3PartBufs, buf *[
 		})
 		return err
 	})
-	if err == nil {
+	if err == nil && bufs != nil {
 		// After a failed request the transport may still be reading the
 		// buffer; only a sent one is reused.
 		bufs.put(buf)
 	}
 	return created, err
+}
+
+// s3BodyEnds checks that a body read up to its declared size has nothing
+// more: a longer one is not the body that was announced.
+func s3BodyEnds(body io.Reader) error {
+	var one [1]byte
+	n, err := io.ReadFull(body, one[:])
+	switch {
+	case n > 0:
+		return errors.New("body longer than its declared size")
+	case err == io.EOF:
+		return nil
+	}
+	return err
 }
 
 // putMultipart streams body, whose first full part is in first.
@@ -335,6 +363,21 @@ func (u *s3Upload) abort() {
 // nothing.
 func (s *S3) commit(ctx context.Context, key string, cond Cond, write func(ifNoneMatch, ifMatch *string) error) (created bool, err error) {
 	defer s.locks.lock(key)()
+	if cond.Holds == nil {
+		// Nothing to look at first: the store itself tells created from
+		// replaced, by refusing a conditional create (412) when the key
+		// exists. One request for a new file, two for a replaced one.
+		err := s3Error("put", key, write(aws.String("*"), nil))
+		switch {
+		case err == nil:
+			return true, nil
+		case !errors.Is(err, ErrPrecondition):
+			return false, err
+		case cond.IfAbsent:
+			return false, fmt.Errorf("s3 put %s: %w", key, ErrExist)
+		}
+		return false, s3Error("put", key, write(nil, nil))
+	}
 	for range s3CommitAttempts {
 		cur, _, exists, err := s.head(ctx, key)
 		if err != nil {
