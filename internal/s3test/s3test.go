@@ -186,6 +186,9 @@ func (s *Server) start() error {
 		"--secret", s.SecretKey,
 		"--region", s.Region,
 		"--quiet",
+		// As real stores do: without it versitygw closes every
+		// connection after one request, and every client call dials.
+		"--keep-alive",
 		"posix", "--sidecar", s.sidecarDir(), s.dataDir)
 	// A clean environment: no VGW_* or ROOT_* settings from the host
 	// change what the server does.
