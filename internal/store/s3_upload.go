@@ -363,21 +363,6 @@ func (u *s3Upload) abort() {
 // nothing.
 func (s *S3) commit(ctx context.Context, key string, cond Cond, write func(ifNoneMatch, ifMatch *string) error) (created bool, err error) {
 	defer s.locks.lock(key)()
-	if cond.Holds == nil {
-		// Nothing to look at first: the store itself tells created from
-		// replaced, by refusing a conditional create (412) when the key
-		// exists. One request for a new file, two for a replaced one.
-		err := s3Error("put", key, write(aws.String("*"), nil))
-		switch {
-		case err == nil:
-			return true, nil
-		case !errors.Is(err, ErrPrecondition):
-			return false, err
-		case cond.IfAbsent:
-			return false, fmt.Errorf("s3 put %s: %w", key, ErrExist)
-		}
-		return false, s3Error("put", key, write(nil, nil))
-	}
 	for range s3CommitAttempts {
 		cur, _, exists, err := s.head(ctx, key)
 		if err != nil {
