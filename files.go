@@ -76,6 +76,9 @@ func (f *fileHandler) name(raw string) (string, error) {
 // get serves a file (GET and HEAD): small files from memory (store.Cache),
 // larger ones streamed from the backend.
 func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
+	if f.h.refuseRead(ctx) {
+		return
+	}
 	rawTail := filesTail(ctx)
 	var raw string
 	if f.cache != nil && len(rawTail) > 0 && bytes.IndexByte(rawTail, '%') < 0 {
@@ -152,7 +155,7 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		}
 	}
-	ctx.SetContentType(contentTypeBytes)
+	setFileType(h, name)
 	switch {
 	case obj.Data != nil:
 		ctx.Response.SetBodyRaw(obj.Data[start : start+length])

@@ -109,6 +109,10 @@ type config struct {
 	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	quiet           bool
+	// private: reads of the tree (/files/, /dav/) need the token too.
+	private    bool
+	noListings bool
+	noWebDAV   bool
 	// storage is an s3:// URL, or "" for the directory root.
 	storage       string
 	s3PartSize    int64
@@ -129,13 +133,16 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	cfg.port = defaultPort
 	fs.VarP((*portValue)(&cfg.port), "port", "p", "TCP `PORT`; 0 picks a free one")
 	maxBody := fs.String("max-body-size", defaultMaxBodySize, "largest accepted request body: a `SIZE` in bytes, or with KiB/MiB/GiB (1024) or KB/MB/GB (1000)")
-	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse POST, PUT and DELETE with 403")
-	tokenFile := fs.String("token-file", "", "writes need 'Authorization: Bearer <token>', token read from `FILE` (or $"+tokenEnv+")")
+	fs.BoolVar(&cfg.readOnly, "read-only", false, "refuse every write (POST, PUT, DELETE and WebDAV's) with 403")
+	fs.BoolVar(&cfg.private, "private", false, "reads (GET, HEAD, listings, PROPFIND) need the token too")
+	tokenFile := fs.String("token-file", "", "writes (and, with --private, reads) need this token, as 'Bearer <token>' or a Basic password; read from `FILE` (or $"+tokenEnv+")")
 	fs.DurationVar(&cfg.readTimeout, "read-timeout", defaultReadTimeout, "time for the request line and headers, and the longest pause between two reads of a body")
 	fs.DurationVar(&cfg.writeTimeout, "write-timeout", defaultWriteTimeout, "the longest a response may make no progress")
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	fs.BoolVar(&cfg.noListings, "no-listings", false, "directories get 404 instead of a listing")
+	fs.BoolVar(&cfg.noWebDAV, "no-webdav", false, "no WebDAV: /dav/ gets 404")
 	fs.StringVar(&cfg.storage, "storage", "", "where files live: a directory, or s3://BUCKET[/PREFIX] (default: --directory)")
 	partSize := fs.String("s3-part-size", defaultS3PartSize, "`SIZE` of the parts of S3 multipart uploads (at least 5MiB)")
 	fs.IntVar(&cfg.s3Concurrency, "s3-concurrency", defaultS3Concurrency, "parts of one S3 upload in flight at once")
@@ -184,6 +191,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	env, envSet := lookupEnv(tokenEnv)
 	if cfg.token, err = readToken(*tokenFile, env, envSet); err != nil {
 		return cfg, usageError{err}
+	}
+	if cfg.private && cfg.token == "" {
+		return cfg, usagef("--private needs a token (--token-file or $%s)", tokenEnv)
 	}
 	if cfg.s3PartSize, err = parseSize(*partSize); err == nil && cfg.s3PartSize < store.MinS3PartSize {
 		err = errors.New("at least 5MiB, the smallest part S3 accepts")

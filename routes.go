@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"crypto/subtle"
+	"encoding/base64"
 	"errors"
 	"github.com/httpbox/httpbox/internal/store"
 	"io"
@@ -18,6 +19,7 @@ const (
 	contentTypeText  = "text/plain" // exactly this: clients compare it byte for byte
 	contentTypeError = "text/plain; charset=utf-8"
 	contentTypeBytes = "application/octet-stream"
+	headerNoSniff    = "X-Content-Type-Options"
 	filesPrefix      = "/files/"
 	echoPrefix       = "/echo/"
 )
@@ -28,17 +30,21 @@ type handler struct {
 	router *router.Router
 	files  *fileHandler
 	log    *accessLog
-	// bearer is "Bearer <token>", or nil when writes need no token.
-	token    []byte
-	readOnly bool
-	maxBody  int64
+	// token is the token writes (and, when private, reads) need, or nil.
+	token      []byte
+	readOnly   bool
+	private    bool
+	noListings bool
+	maxBody    int64
 }
 
 func newHandler(cfg config, backend store.Backend, log *accessLog) *handler {
 	h := &handler{
-		log:      log,
-		readOnly: cfg.readOnly,
-		maxBody:  cfg.maxBodySize,
+		log:        log,
+		readOnly:   cfg.readOnly,
+		private:    cfg.private,
+		noListings: cfg.noListings,
+		maxBody:    cfg.maxBodySize,
 	}
 	if cfg.token != "" {
 		h.token = []byte(cfg.token)
@@ -57,6 +63,9 @@ func (h *handler) routes() *router.Router {
 	r.RedirectFixedPath = false
 	r.NotFound = notFound
 	r.MethodNotAllowed = methodNotAllowed
+	// The router answers OPTIONS with the Allow of the path; this
+	// narrows it to what can succeed.
+	r.GlobalOPTIONS = h.options
 
 	get := func(path string, fn fasthttp.RequestHandler) {
 		r.GET(path, fn)
@@ -234,9 +243,8 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int
 		return "", 0
 	}
 	switch {
-	case !h.authorized(ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)):
-		ctx.Response.Header.Set(fasthttp.HeaderWWWAuthenticate, "Bearer")
-		writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong bearer token")
+	case !h.authorized(ctx):
+		unauthorized(ctx)
 	case h.readOnly:
 		writeError(ctx, fasthttp.StatusForbidden, "server is read-only")
 	default:
@@ -255,18 +263,51 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int
 	return "", ctx.Response.StatusCode()
 }
 
-// authorized reports whether the Authorization header carries our token.
-// The token comparison takes constant time, so that response times do not
-// reveal how much of a guess was right.
-func (h *handler) authorized(header []byte) bool {
+// authorized reports whether the request carries our token: as
+// "Bearer <token>", or as the password of Basic authentication with any
+// user name, since browsers and WebDAV clients (davfs2, rclone, Finder,
+// Windows) only speak Basic. The comparison takes constant time, so that
+// response times do not reveal how much of a guess was right.
+func (h *handler) authorized(ctx *fasthttp.RequestCtx) bool {
 	if h.token == nil {
 		return true
 	}
-	const scheme = "bearer "
-	if len(header) < len(scheme) || !strings.EqualFold(string(header[:len(scheme)]), scheme) {
+	header := ctx.Request.Header.Peek(fasthttp.HeaderAuthorization)
+	scheme, cred, _ := bytes.Cut(header, []byte{' '})
+	cred = bytes.TrimSpace(cred)
+	switch {
+	case strings.EqualFold(string(scheme), "bearer"):
+		return subtle.ConstantTimeCompare(cred, h.token) == 1
+	case strings.EqualFold(string(scheme), "basic"):
+		var buf [512]byte // a longer credential is no token of ours
+		if base64.StdEncoding.DecodedLen(len(cred)) > len(buf) {
+			return false
+		}
+		n, err := base64.StdEncoding.Decode(buf[:], cred)
+		if err != nil {
+			return false
+		}
+		_, password, ok := bytes.Cut(buf[:n], []byte{':'})
+		return ok && subtle.ConstantTimeCompare(password, h.token) == 1
+	}
+	return false
+}
+
+// unauthorized answers 401 with both challenges a client may answer.
+func unauthorized(ctx *fasthttp.RequestCtx) {
+	ctx.Response.Header.Add(fasthttp.HeaderWWWAuthenticate, "Bearer")
+	ctx.Response.Header.Add(fasthttp.HeaderWWWAuthenticate, `Basic realm="httpbox", charset="UTF-8"`)
+	writeError(ctx, fasthttp.StatusUnauthorized, "missing or wrong token")
+}
+
+// refuseRead answers 401 to a read of the tree (/files/, /dav/) without
+// the token under --private, and reports whether it did.
+func (h *handler) refuseRead(ctx *fasthttp.RequestCtx) bool {
+	if !h.private || h.authorized(ctx) {
 		return false
 	}
-	return subtle.ConstantTimeCompare(bytes.TrimSpace(header[len(scheme):]), h.token) == 1
+	unauthorized(ctx)
+	return true
 }
 
 // filesTail returns the raw (still escaped) path after /files/. It is
@@ -294,7 +335,7 @@ func healthz(ctx *fasthttp.RequestCtx) {
 func echo(ctx *fasthttp.RequestCtx) {
 	seg := bytes.TrimPrefix(ctx.Request.URI().PathOriginal(), []byte(echoPrefix))
 	appendUnescaped(&ctx.Response, seg)
-	ctx.Response.Header.Set("X-Content-Type-Options", "nosniff")
+	ctx.Response.Header.Set(headerNoSniff, "nosniff")
 	finishText(ctx)
 }
 
@@ -350,6 +391,25 @@ func finishText(ctx *fasthttp.RequestCtx) {
 
 func notFound(ctx *fasthttp.RequestCtx) {
 	writeError(ctx, fasthttp.StatusNotFound, "not found")
+}
+
+// options completes the router's answer to OPTIONS, whose Allow lists
+// the methods routed for the path: under --read-only only reads can
+// succeed on /files/, and under --private the tree's Allow is the
+// token's to know.
+func (h *handler) options(ctx *fasthttp.RequestCtx) {
+	if !bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix)) {
+		return
+	}
+	if h.refuseRead(ctx) {
+		ctx.Response.Header.Del(fasthttp.HeaderAllow)
+		return
+	}
+	allow := "GET, HEAD, POST, PUT, DELETE, OPTIONS"
+	if h.readOnly {
+		allow = "GET, HEAD, OPTIONS"
+	}
+	ctx.Response.Header.Set(fasthttp.HeaderAllow, allow)
 }
 
 func methodNotAllowed(ctx *fasthttp.RequestCtx) {

@@ -1,0 +1,148 @@
+package main
+
+import (
+	"encoding/base64"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestContentTypes: a file's Content-Type comes from the compiled-in
+// table by its extension, any case; text types say UTF-8; unknown or no
+// extension is application/octet-stream; every file answer says
+// nosniff, and types that can run script are sandboxed.
+func TestContentTypes(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	big := strings.Repeat("b", 70<<10) // past the cache: streamed
+	tests := []struct {
+		name, body, wantType string
+		sandboxed            bool
+	}{
+		{"notes.txt", "x", "text/plain; charset=utf-8", false},
+		{"README.MD", "x", "text/markdown; charset=utf-8", false},
+		{"photo.JPG", "x", "image/jpeg", false},
+		{"doc.pdf", big, "application/pdf", false},
+		{"page.html", "<script>alert(1)</script>", "text/html; charset=utf-8", true},
+		{"page.HTM", "x", "text/html; charset=utf-8", true},
+		{"logo.svg", "<svg/>", "image/svg+xml", true},
+		{"feed.xml", "<a/>", "text/xml; charset=utf-8", true},
+		{"app.js", "x", "text/javascript; charset=utf-8", true},
+		{"big.html", big, "text/html; charset=utf-8", true},
+		{"data.json", "{}", "application/json", false},
+		{"archive.tar.gz", "x", "application/gzip", false},
+		{"noext", "x", "application/octet-stream", false},
+		{"weird.unknownext", "x", "application/octet-stream", false},
+		{"dot.", "x", "application/octet-stream", false},
+		{"dir.txt/inside", "x", "application/octet-stream", false},
+	}
+	for _, tt := range tests {
+		if r := s.do(t, "PUT", "/files/"+tt.name, tt.body); r.status != 201 {
+			t.Fatalf("PUT %s: %d", tt.name, r.status)
+		}
+		for _, method := range []string{"GET", "HEAD"} {
+			r := s.do(t, method, "/files/"+tt.name, "")
+			csp := r.get("Content-Security-Policy")
+			if r.status != 200 || r.get("Content-Type") != tt.wantType || r.get("X-Content-Type-Options") != "nosniff" || (csp == "sandbox") != tt.sandboxed {
+				t.Errorf("%s %s: %d, Content-Type %q, nosniff %q, CSP %q; want 200, %q, nosniff, sandboxed %v",
+					method, tt.name, r.status, r.get("Content-Type"), r.get("X-Content-Type-Options"), csp, tt.wantType, tt.sandboxed)
+			}
+		}
+	}
+	// A range of an active file is sandboxed too.
+	if r := s.do(t, "GET", "/files/page.html", "", "Range: bytes=0-3"); r.status != 206 || r.get("Content-Security-Policy") != "sandbox" {
+		t.Errorf("range of page.html: %d, CSP %q", r.status, r.get("Content-Security-Policy"))
+	}
+}
+
+func basic(user, password string) string {
+	return "Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password))
+}
+
+// TestBasicAuth: the token is also the password of Basic authentication,
+// with any user name; a 401 offers both schemes.
+func TestBasicAuth(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *config) { c.token = "s3cret" })
+	tests := []struct {
+		auth string
+		want int
+	}{
+		{"Authorization: Bearer s3cret", 201},
+		{basic("anyone", "s3cret"), 201},
+		{basic("", "s3cret"), 201},
+		{"Authorization: basic " + base64.StdEncoding.EncodeToString([]byte("u:s3cret")), 201},
+		{basic("s3cret", "wrong"), 401},
+		{basic("u", "s3cret2"), 401},
+		{basic("u", "s3cre"), 401},
+		{"Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("s3cret")), 401}, // no colon
+		{"Authorization: Basic !!!not-base64", 401},
+		{"Authorization: Basic " + strings.Repeat("QUFB", 400), 401},
+		{"Authorization: Digest s3cret", 401},
+		{"", 401},
+	}
+	for i, tt := range tests {
+		if r := s.do(t, "PUT", fmt.Sprintf("/files/f%d", i), "x", tt.auth); r.status != tt.want {
+			t.Errorf("PUT with %q: got %d, want %d", tt.auth, r.status, tt.want)
+		}
+	}
+	reply, _ := s.raw(t, "PUT /files/f HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\n\r\nx", time.Second)
+	if !strings.Contains(reply, "\r\nWww-Authenticate: Bearer\r\n") || !strings.Contains(reply, "\r\nWww-Authenticate: Basic realm=\"httpbox\"") {
+		t.Errorf("401 without both challenges:\n%s", reply)
+	}
+}
+
+// TestPrivate: --private makes every request under /files/ need the
+// token, reads and OPTIONS included; the rest stays open.
+func TestPrivate(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *config) { c.token = "s3cret"; c.private = true })
+	writeTree(t, s.root, "secret.txt", []byte("hidden"))
+	for _, method := range []string{"GET", "HEAD", "OPTIONS"} {
+		for _, path := range []string{"/files/secret.txt", "/files/missing", "/files/", "/files/%2e%2e/x"} {
+			if r := s.do(t, method, path, ""); r.status != 401 || strings.Contains(string(r.body), "hidden") {
+				t.Errorf("%s %s without the token: got %d %q, want 401", method, path, r.status, r.body)
+			}
+		}
+	}
+	if r := s.do(t, "GET", "/files/secret.txt", "", basic("me", "s3cret")); r.status != 200 || string(r.body) != "hidden" {
+		t.Errorf("GET with the token: %d %q", r.status, r.body)
+	}
+	for _, path := range []string{"/healthz", "/echo/hi", "/user-agent", "/"} {
+		if r := s.do(t, "GET", path, ""); r.status != 200 {
+			t.Errorf("GET %s under --private: got %d, want 200 (open)", path, r.status)
+		}
+	}
+	if _, err := parseFlags([]string{"--private", "-d", t.TempDir()}, noEnv, io.Discard); exitCode(err) != 2 {
+		t.Errorf("--private without a token: %v, want a usage error", err)
+	}
+}
+
+// TestOptions: OPTIONS answers 200 with the methods that can succeed on
+// the path.
+func TestOptions(t *testing.T) {
+	t.Parallel()
+	rw := newTestServer(t, nil)
+	ro := newTestServer(t, func(c *config) { c.readOnly = true })
+	tests := []struct {
+		s          *testServer
+		path, want string
+	}{
+		{rw, "/files/x", "GET, HEAD, POST, PUT, DELETE, OPTIONS"},
+		{ro, "/files/x", "GET, HEAD, OPTIONS"},
+		{rw, "/echo/x", "GET, HEAD, OPTIONS"},
+		{rw, "/healthz", "GET, HEAD, OPTIONS"},
+		{ro, "/", "GET, HEAD, OPTIONS"},
+	}
+	for _, tt := range tests {
+		r := tt.s.do(t, "OPTIONS", tt.path, "")
+		if r.status != 200 || r.get("Allow") != tt.want {
+			t.Errorf("OPTIONS %s (read-only %v): %d, Allow %q; want 200, %q", tt.path, tt.s == ro, r.status, r.get("Allow"), tt.want)
+		}
+	}
+	if r := rw.do(t, "OPTIONS", "/nowhere", ""); r.status != 404 {
+		t.Errorf("OPTIONS /nowhere: %d, want 404", r.status)
+	}
+}
