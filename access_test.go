@@ -146,3 +146,43 @@ func TestOptions(t *testing.T) {
 		t.Errorf("OPTIONS /nowhere: %d, want 404", r.status)
 	}
 }
+
+// TestNoListings: with --no-listings every directory is 404, the root
+// included, and files are served as ever.
+func TestNoListings(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *config) { c.noListings = true })
+	writeTree(t, s.root, "d/f.txt", []byte("file"))
+	for _, path := range []string{"/files/", "/files/d", "/files/d/"} {
+		for _, method := range []string{"GET", "HEAD"} {
+			if r := s.do(t, method, path, ""); r.status != 404 {
+				t.Errorf("%s %s with --no-listings: got %d, want 404", method, path, r.status)
+			}
+		}
+	}
+	if r := s.do(t, "GET", "/files/d/f.txt", ""); r.status != 200 || string(r.body) != "file" {
+		t.Errorf("GET a file with --no-listings: %d %q", r.status, r.body)
+	}
+}
+
+// TestIndexPage: GET / is empty for scripts, and a small page for a
+// browser, with a link to the listing unless listings are off.
+func TestIndexPage(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	if r := s.do(t, "GET", "/", ""); r.status != 200 || len(r.body) != 0 {
+		t.Errorf("GET / without Accept: %d %q, want 200 and no body", r.status, r.body)
+	}
+	browser := "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
+	r := s.do(t, "GET", "/", "", browser)
+	if r.status != 200 || r.get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(string(r.body), `href="/files/"`) || !strings.Contains(string(r.body), "httpbox ") {
+		t.Errorf("GET / from a browser: %d %q %q", r.status, r.get("Content-Type"), r.body)
+	}
+	if h := s.do(t, "HEAD", "/", "", browser); h.get("Content-Length") != fmt.Sprint(len(r.body)) {
+		t.Errorf("HEAD / from a browser: Content-Length %q, want %d", h.get("Content-Length"), len(r.body))
+	}
+	off := newTestServer(t, func(c *config) { c.noListings = true })
+	if r := off.do(t, "GET", "/", "", browser); strings.Contains(string(r.body), "/files/\"") {
+		t.Errorf("GET / with --no-listings links the listing: %q", r.body)
+	}
+}

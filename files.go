@@ -73,15 +73,25 @@ func (f *fileHandler) name(raw string) (string, error) {
 	return name, err
 }
 
-// get serves a file (GET and HEAD): small files from memory (store.Cache),
-// larger ones streamed from the backend.
+// get serves GET and HEAD under /files/.
 func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	if f.h.refuseRead(ctx) {
 		return
 	}
-	rawTail := filesTail(ctx)
+	f.read(ctx, filesTail(ctx), filesPrefix)
+}
+
+// read answers a GET or HEAD of the tree path rawTail (still escaped),
+// which linkBase (/files/ or /dav/) leads to: a file (small ones from
+// memory, when the backend is cached; larger ones streamed), or a
+// directory's listing.
+func (f *fileHandler) read(ctx *fasthttp.RequestCtx, rawTail []byte, linkBase string) {
+	if len(rawTail) == 0 {
+		f.listing(ctx, ".", linkBase)
+		return
+	}
 	var raw string
-	if f.cache != nil && len(rawTail) > 0 && bytes.IndexByte(rawTail, '%') < 0 {
+	if f.cache != nil && bytes.IndexByte(rawTail, '%') < 0 {
 		// The request's own bytes, not a copy: resolvePath returns a
 		// tail without escapes as it is, and the cache keeps no name it
 		// is given. A hit thus allocates nothing.
@@ -91,31 +101,46 @@ func (f *fileHandler) get(ctx *fasthttp.RequestCtx) {
 	}
 	name, err := f.name(raw)
 	if err != nil {
-		if _, dirErr := resolvePath(strings.TrimSuffix(raw, "/")); dirErr == nil && errors.Is(err, errBadPath) {
-			err = store.ErrIsDir // "dir/" names a directory, and those are 404
+		// "dir/" names a directory: its listing, as for "dir".
+		if dir, ok := strings.CutSuffix(raw, "/"); ok && errors.Is(err, errBadPath) {
+			if name, dirErr := f.name(dir); dirErr == nil {
+				f.listing(ctx, name, linkBase)
+				return
+			}
 		}
 		f.fail(ctx, opRead, err)
 		return
 	}
+	var obj store.Object
 	if ctx.IsHead() && f.cache == nil {
 		// Only what the answer's headers need: no body is fetched.
-		info, err := f.backend.Stat(storeContext, name)
-		if err == nil && info.IsDir {
+		obj.Info, err = f.backend.Stat(storeContext, name)
+		if err == nil && obj.IsDir {
 			err = store.ErrIsDir
 		}
-		if err != nil {
-			f.fail(ctx, opRead, err)
-			return
-		}
-		f.respond(ctx, name, store.Object{Info: info})
-		return
+	} else {
+		obj, err = f.backend.Open(storeContext, name, requestedRange(&ctx.Request.Header))
 	}
-	obj, err := f.backend.Open(storeContext, name, requestedRange(&ctx.Request.Header))
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrIsDir):
+		f.listing(ctx, name, linkBase)
+	case err != nil:
 		f.fail(ctx, opRead, err)
+	default:
+		f.respond(ctx, name, obj)
+	}
+}
+
+// listing answers with the listing of the directory name, or 404 under
+// --no-listings.
+func (f *fileHandler) listing(ctx *fasthttp.RequestCtx, name, linkBase string) {
+	if f.h.noListings {
+		f.fail(ctx, opRead, store.ErrIsDir)
 		return
 	}
-	f.respond(ctx, name, obj)
+	// The listing is streamed after the handler returns: it keeps a name
+	// of its own, not the request's bytes.
+	f.serveListing(ctx, strings.Clone(name), linkBase)
 }
 
 // respond answers a GET or HEAD of a file, applying conditional and

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"github.com/httpbox/httpbox/internal/store"
+	"html"
 	"io"
 	"runtime/debug"
 	"strings"
@@ -36,6 +37,7 @@ type handler struct {
 	private    bool
 	noListings bool
 	maxBody    int64
+	indexPage  []byte
 }
 
 func newHandler(cfg config, backend store.Backend, log *accessLog) *handler {
@@ -45,6 +47,7 @@ func newHandler(cfg config, backend store.Backend, log *accessLog) *handler {
 		private:    cfg.private,
 		noListings: cfg.noListings,
 		maxBody:    cfg.maxBodySize,
+		indexPage:  indexPage(!cfg.noListings, !cfg.noWebDAV),
 	}
 	if cfg.token != "" {
 		h.token = []byte(cfg.token)
@@ -74,7 +77,7 @@ func (h *handler) routes() *router.Router {
 	// serve answers GET and HEAD of /echo/ and /files/ before routing;
 	// their entries here keep the whole API in one place and give the
 	// other methods their 405 with Allow.
-	get("/", index)
+	get("/", h.index)
 	get("/healthz", healthz)
 	get("/echo/{str}", echo)
 	get("/user-agent", userAgent)
@@ -316,11 +319,42 @@ func filesTail(ctx *fasthttp.RequestCtx) []byte {
 	return bytes.TrimPrefix(ctx.Request.URI().PathOriginal(), []byte(filesPrefix))
 }
 
-func index(ctx *fasthttp.RequestCtx) {
+// index answers GET /: an empty body for scripts and health checks, a
+// small page for a browser (a client that prefers text/html).
+func (h *handler) index(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
+	ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAccept)
+	if listingFormatOf(&ctx.Request.Header) == listingHTML {
+		ctx.SetContentType(listingTypeHTML)
+		ctx.Response.Header.Set(fasthttp.HeaderContentSecurityPolicy, listingCSP)
+		ctx.Response.SetBodyRaw(h.indexPage)
+		return
+	}
 	// fasthttp leaves Content-Length out of a bodiless HEAD answer; HEAD
 	// must carry GET's headers.
 	ctx.Response.Header.SetContentLength(0)
+}
+
+// indexPage is the page a browser gets at /: the version, and where to
+// go from there.
+func indexPage(listings, webdav bool) []byte {
+	var b strings.Builder
+	b.WriteString(`<!doctype html><html lang="en"><head><meta charset="utf-8">` +
+		`<meta name="viewport" content="width=device-width, initial-scale=1"><title>httpbox</title>` +
+		`<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#222}` +
+		`a{color:#0b57d0}code{background:#f2f2f2;padding:.1rem .3rem;border-radius:3px}` +
+		`@media(prefers-color-scheme:dark){body{background:#161616;color:#ddd}a{color:#8ab4f8}code{background:#2a2a2a}}</style>` +
+		`</head><body><h1>httpbox</h1><p>`)
+	b.WriteString(html.EscapeString(versionLine()))
+	b.WriteString(`</p><ul>`)
+	if listings {
+		b.WriteString(`<li><a href="/files/">Browse the files</a></li>`)
+	}
+	if webdav {
+		b.WriteString(`<li>Mount <code>/dav/</code> with a WebDAV client (davfs2, rclone, Finder, Windows)</li>`)
+	}
+	b.WriteString(`<li><code>curl -T FILE http://HOST/files/NAME</code> uploads a file</li></ul></body></html>` + "\n")
+	return []byte(b.String())
 }
 
 func healthz(ctx *fasthttp.RequestCtx) {
