@@ -186,3 +186,17 @@ func TestIndexPage(t *testing.T) {
 		t.Errorf("GET / with --no-listings links the listing: %q", r.body)
 	}
 }
+
+// TestNonUTF8NamesCanBeFetched: a file whose name on disk is not UTF-8
+// (Latin-1, say) is listed, so its link must work too.
+func TestNonUTF8NamesCanBeFetched(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "caf\xe9.txt", []byte("latin-1"))
+	if r := s.do(t, "GET", "/files/", ""); !strings.Contains(string(r.body), `caf\xe9.txt`) {
+		t.Fatalf("listing: %q", r.body)
+	}
+	if r := s.do(t, "GET", "/files/caf%E9.txt", ""); r.status != 200 || string(r.body) != "latin-1" {
+		t.Errorf("GET /files/caf%%E9.txt: %d %q, want 200 \"latin-1\"", r.status, r.body)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -58,10 +57,22 @@ func resolvePath(raw string) (string, error) {
 	if err != nil || name == "" || name == "." {
 		return "", errBadPath
 	}
-	if strings.ContainsAny(name, "\x00\\") || !fs.ValidPath(name) || !filepath.IsLocal(name) {
+	if strings.ContainsAny(name, "\x00\\") || !cleanSegments(name) || !filepath.IsLocal(name) {
 		return "", errBadPath
 	}
 	return name, nil
+}
+
+// cleanSegments reports whether name is slash-separated segments, none
+// empty, "." or "..". Unlike fs.ValidPath it takes any bytes: a file
+// whose name on disk is not UTF-8 is listed, so it can be fetched too.
+func cleanSegments(name string) bool {
+	for seg := range strings.SplitSeq(name, "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 // name resolves the request's path to a name the backend can hold.

@@ -49,6 +49,10 @@ func TestResolvePath(t *testing.T) {
 		{"a%00b", ""},
 		{"%zz", ""},
 		{"%", ""},
+		{"caf%E9", "caf\xe9"}, // Latin-1 on disk: listed, so it can be fetched
+		{"%FF/%FE", "\xff/\xfe"},
+		{"%2e%FF", ".\xff"},
+		{"a/%FF%2e%2e", "a/\xff.."},
 		{store.TempPrefix + "x", ""},
 		{"d/" + store.TempPrefix + "x", ""},
 		{strings.Repeat("n", 255), strings.Repeat("n", 255)},
@@ -99,7 +103,7 @@ func FuzzResolvePath(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !filepath.IsLocal(name) || !fs.ValidPath(name) || strings.ContainsAny(name, "\x00\\") || name == "." {
+		if !filepath.IsLocal(name) || !fs.ValidPath(strings.ToValidUTF8(name, "?")) || strings.ContainsAny(name, "\x00\\") || name == "." {
 			t.Fatalf("resolvePath(%q) = %q: not a clean local path", raw, name)
 		}
 		for seg := range strings.SplitSeq(name, "/") {
