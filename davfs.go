@@ -51,7 +51,9 @@ var errDAVReadOnly = errors.New("davfs: writes go through the native handlers")
 // as a bad file, which PROPFIND skips.
 func storeName(op, name string) (string, error) {
 	n := lockName(name)
-	if n != "." && (strings.ContainsAny(n, "\x00\\") || !fs.ValidPath(n)) {
+	// Bytes that are not UTF-8 are a name's own (fs.ValidPath refuses
+	// them): a file so named on disk is listed, its href percent-encoded.
+	if n != "." && (strings.ContainsAny(n, "\x00\\") || !fs.ValidPath(strings.ToValidUTF8(n, "_"))) {
 		return "", &os.PathError{Op: op, Path: name, Err: fs.ErrInvalid}
 	}
 	return n, nil
