@@ -574,6 +574,7 @@ func (d *davHandler) propfind(ctx *fasthttp.RequestCtx) {
 	}
 	fsys := newDAVFS(d.backend, d.locks)
 	fsys.known[name] = info
+	fsys.liveOnly = asksLiveOnly(ctx.Request.Body())
 	d.serveXML(ctx, fsys, name)
 }
 

@@ -536,3 +536,24 @@ func TestParseIf(t *testing.T) {
 		}
 	}
 }
+
+func TestAsksLiveOnly(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{"", false}, // allprop
+		{`<D:propfind xmlns:D="DAV:"><D:allprop/></D:propfind>`, false},
+		{`<D:propfind xmlns:D="DAV:"><D:propname/></D:propfind>`, false},
+		{`<D:propfind xmlns:D="DAV:"><D:prop><D:getetag/><D:resourcetype/><D:lockdiscovery/></D:prop></D:propfind>`, true},
+		{`<propfind xmlns="DAV:"><prop><getcontentlength/><x:color xmlns:x="urn:x"/></prop></propfind>`, false},
+		{`<propfind xmlns="DAV:"><prop><getcontentlength/><foo/></prop></propfind>`, false},
+		{`<propfind xmlns="DAV:"><prop>`, false},
+	}
+	for _, tt := range tests {
+		if got := asksLiveOnly([]byte(tt.body)); got != tt.want {
+			t.Errorf("asksLiveOnly(%q) = %v, want %v", tt.body, got, tt.want)
+		}
+	}
+}

@@ -35,10 +35,41 @@ type davFS struct {
 	backend store.Backend
 	locks   *davLocks
 	known   map[string]store.Info
+	// liveOnly: the request asks for live properties alone, so dead
+	// ones need not be read (a HEAD per object on S3).
+	liveOnly bool
 }
 
 func newDAVFS(backend store.Backend, locks *davLocks) *davFS {
 	return &davFS{backend: backend, locks: locks, known: make(map[string]store.Info)}
+}
+
+// davLiveNames are the DAV: properties x/net/webdav computes or refuses
+// to store: no dead property can bear their names.
+var davLiveNames = map[string]bool{
+	"resourcetype": true, "displayname": true, "getcontentlength": true, "getlastmodified": true,
+	"creationdate": true, "getcontentlanguage": true, "getcontenttype": true, "getetag": true,
+	"lockdiscovery": true, "supportedlock": true,
+}
+
+// asksLiveOnly reports whether a PROPFIND body names live properties
+// only (what file managers and rclone ask for a listing). An empty body
+// is allprop; anything unexpected counts as asking for more.
+func asksLiveOnly(body []byte) bool {
+	var pf struct {
+		Prop *struct {
+			Names []struct{ XMLName xml.Name } `xml:",any"`
+		} `xml:"DAV: prop"`
+	}
+	if len(bytes.TrimSpace(body)) == 0 || xml.Unmarshal(body, &pf) != nil || pf.Prop == nil {
+		return false
+	}
+	for _, n := range pf.Prop.Names {
+		if n.XMLName.Space != "DAV:" || !davLiveNames[n.XMLName.Local] {
+			return false
+		}
+	}
+	return true
 }
 
 // errDAVReadOnly: x/net/webdav asked davFS to write, which the handlers
@@ -279,9 +310,12 @@ var lockDiscoveryName = xml.Name{Space: "DAV:", Local: "lockdiscovery"}
 // DeadProps implements webdav.DeadPropsHolder: the properties the store
 // keeps with the name, and the locks that apply to it.
 func (f *davFile) DeadProps() (map[xml.Name]webdav.Property, error) {
-	props, err := f.fs.backend.Props(storeContext, f.name)
-	if err != nil {
-		return nil, fsError("props", f.name, err)
+	var props []store.Prop
+	if !f.fs.liveOnly {
+		var err error
+		if props, err = f.fs.backend.Props(storeContext, f.name); err != nil {
+			return nil, fsError("props", f.name, err)
+		}
 	}
 	out := make(map[xml.Name]webdav.Property, len(props)+1)
 	for _, p := range props {
