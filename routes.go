@@ -30,7 +30,9 @@ const (
 type handler struct {
 	router *router.Router
 	files  *fileHandler
-	log    *accessLog
+	// dav serves /dav/; nil with --no-webdav.
+	dav *davHandler
+	log *accessLog
 	// token is the token writes (and, when private, reads) need, or nil.
 	token      []byte
 	readOnly   bool
@@ -53,6 +55,9 @@ func newHandler(cfg config, backend store.Backend, log *accessLog) *handler {
 		h.token = []byte(cfg.token)
 	}
 	h.files = newFileHandler(backend, h, cfg.readTimeout)
+	if !cfg.noWebDAV {
+		h.dav = newDAV(backend, h, h.files)
+	}
 	h.router = h.routes()
 	return h
 }
@@ -118,6 +123,8 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 		h.files.get(ctx)
 	case isRead(ctx) && isEchoPath(path):
 		echo(ctx)
+	case h.dav != nil && isDAVPath(path):
+		h.dav.serve(ctx)
 	default:
 		h.router.Handler(ctx)
 	}
@@ -153,6 +160,12 @@ func (h *handler) recoverPanic(ctx *fasthttp.RequestCtx) {
 }
 
 func isRead(ctx *fasthttp.RequestCtx) bool { return ctx.IsGet() || ctx.IsHead() }
+
+// isDAVPath reports whether p is under /dav/ (or is /dav, which the DAV
+// handler answers with 404 for every method, not the router's 405).
+func isDAVPath(p []byte) bool {
+	return bytes.HasPrefix(p, []byte(davPrefix)) || string(p) == davPrefix[:len(davPrefix)-1]
+}
 
 // isEchoPath reports whether p is /echo/ and one non-empty segment.
 func isEchoPath(p []byte) bool {
@@ -222,11 +235,19 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 // It refuses what serve would refuse, in the same order.
 func (h *handler) expect(ctx *fasthttp.RequestCtx) int {
 	status := 0
-	if reason := malformed(ctx, ctx.Request.URI().PathOriginal()); reason != "" {
+	path := ctx.Request.URI().PathOriginal()
+	switch reason := malformed(ctx, path); {
+	case reason != "":
 		writeError(ctx, fasthttp.StatusBadRequest, reason)
 		status = fasthttp.StatusBadRequest
-	} else if _, status = h.refuseWrite(ctx); status == 0 {
-		return fasthttp.StatusContinue
+	case h.dav != nil && isDAVPath(path):
+		if status = h.dav.expect(ctx); status == 0 {
+			return fasthttp.StatusContinue
+		}
+	default:
+		if _, status = h.refuseWrite(ctx); status == 0 {
+			return fasthttp.StatusContinue
+		}
 	}
 	// fasthttp closes the connection after a refused Expect.
 	h.finish(ctx, true, inMemoryBodyBytes(ctx))
@@ -259,6 +280,9 @@ func (h *handler) refuseWrite(ctx *fasthttp.RequestCtx) (name string, status int
 			writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
 		case h.files.preconditionFailed(ctx, name):
 			writeError(ctx, fasthttp.StatusPreconditionFailed, "precondition failed")
+		case h.dav != nil && h.dav.lockedFor(ctx, name):
+			// A WebDAV lock binds /files/ writes too (RFC 4918 section 7).
+			writeError(ctx, fasthttp.StatusLocked, "locked")
 		default:
 			return name, 0
 		}
