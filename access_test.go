@@ -200,3 +200,23 @@ func TestNonUTF8NamesCanBeFetched(t *testing.T) {
 		t.Errorf("GET /files/caf%%E9.txt: %d %q, want 200 \"latin-1\"", r.status, r.body)
 	}
 }
+
+// TestNoWebDAV: with --no-webdav every /dav/ request is 404, whatever
+// its method, and /files/ is served as ever.
+func TestNoWebDAV(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, func(c *config) { c.noWebDAV = true })
+	writeTree(t, s.root, "f", []byte("x"))
+	for _, method := range []string{"GET", "PROPFIND", "OPTIONS", "PUT", "MKCOL", "LOCK"} {
+		if r := s.do(t, method, "/dav/f", ""); r.status != 404 {
+			t.Errorf("%s /dav/f with --no-webdav: got %d, want 404", method, r.status)
+		}
+	}
+	if r := s.do(t, "GET", "/files/f", ""); r.status != 200 {
+		t.Errorf("GET /files/f with --no-webdav: %d", r.status)
+	}
+	on := newTestServer(t, nil)
+	if r := on.do(t, "PROPFIND", "/dav/", "", "Depth: 0"); r.status != 207 {
+		t.Errorf("PROPFIND /dav/ with WebDAV on: got %d, want 207", r.status)
+	}
+}
