@@ -302,7 +302,7 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 			ms(r.hbP99), ms(r.ngP99), v)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files and the upload need ratio ≥ 1.0.")
+	fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files, the upload and the listings need ratio ≥ 1.0.")
 	fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
 	if busy {
 		fmt.Fprintf(w, "\n\"busy CPU (N%%)\": in some run of that row, other work took more than %.0f%% of the server's or the client's CPU (the worst share is shown). The two servers then did not get the same machine, so the req/s ratio is unreliable; the req/CPU-s columns and their ratio hold up better.\n", busyPct)
