@@ -27,8 +27,7 @@ type davTestServer struct {
 }
 
 // newDAVTestServer serves backend (the directory cfg.root when nil) with
-// the handler the server uses, /dav/ routed to a davHandler on the same
-// backend, as routes.go does.
+// the server's own handler, /dav/ included, on an in-memory listener.
 func newDAVTestServer(t *testing.T, backend store.Backend, edit func(*config)) *davTestServer {
 	t.Helper()
 	cfg := testConfig(t.TempDir())
@@ -41,29 +40,10 @@ func newDAVTestServer(t *testing.T, backend store.Backend, edit func(*config)) *
 	logger := newAccessLog(io.Discard, cfg.quiet)
 	t.Cleanup(func() { logger.Close() })
 	h := newHandler(cfg, backend, logger)
-	d := newDAV(backend, h, h.files)
 	srv := &fasthttp.Server{
-		Handler: func(ctx *fasthttp.RequestCtx) {
-			if !bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte("/dav")) {
-				h.serve(ctx)
-				return
-			}
-			d.serve(ctx)
-			if !streamedToFinish(ctx) {
-				h.finish(ctx, true, inMemoryBodyBytes(ctx))
-			}
-		},
-		ErrorHandler: h.requestError,
-		ExpectHandler: func(ctx *fasthttp.RequestCtx) int {
-			if !bytes.HasPrefix(ctx.Request.URI().PathOriginal(), []byte("/dav")) {
-				return h.expect(ctx)
-			}
-			if status := d.expect(ctx); status != 0 {
-				h.finish(ctx, true, inMemoryBodyBytes(ctx))
-				return status
-			}
-			return fasthttp.StatusContinue
-		},
+		Handler:               h.serve,
+		ErrorHandler:          h.requestError,
+		ExpectHandler:         h.expect,
 		StreamRequestBody:     true,
 		NoDefaultServerHeader: true,
 		NoDefaultContentType:  true,
@@ -77,7 +57,7 @@ func newDAVTestServer(t *testing.T, backend store.Backend, edit func(*config)) *
 		Dial:                   func(string) (net.Conn, error) { return ln.Dial() },
 		DisablePathNormalizing: true,
 	}
-	return &davTestServer{testServer: &testServer{client: client, ln: ln, root: cfg.root}, dav: d}
+	return &davTestServer{testServer: &testServer{client: client, ln: ln, root: cfg.root}, dav: h.dav}
 }
 
 // s3Backend is an S3 backend on a fresh bucket of a versitygw started for
@@ -476,6 +456,15 @@ func TestDAVLocks(t *testing.T) {
 	wantStatus(t, s.do(t, "PUT", "/dav/d/in.txt", "z", "If: (<"+tokens[1]+">)"), "PUT with one shared token", 204)
 	wantStatus(t, s.do(t, "DELETE", "/dav/d/", "", "If: (<"+tokens[0]+">)"), "DELETE with one shared token", 204)
 	wantStatus(t, s.do(t, "PUT", "/dav/f.txt", "x"), "the locks went with the collection", 204)
+
+	// /files/ writes obey the same locks.
+	r = s.do(t, "LOCK", "/dav/f.txt", exclusive)
+	wantStatus(t, r, "LOCK for /files/", 200)
+	token = strings.Trim(r.get("Lock-Token"), "<>")
+	wantStatus(t, s.do(t, "PUT", "/files/f.txt", "x"), "/files/ PUT without the token", 423)
+	wantStatus(t, s.do(t, "DELETE", "/files/f.txt", ""), "/files/ DELETE without the token", 423)
+	wantStatus(t, s.do(t, "PUT", "/files/f.txt", "y", "If: (<"+token+">)"), "/files/ PUT with the token", 204)
+	wantStatus(t, s.do(t, "UNLOCK", "/dav/f.txt", "", "Lock-Token: <"+token+">"), "UNLOCK for /files/", 204)
 	if n := s.dav.locks.live.Load(); n != 0 {
 		t.Errorf("%d locks left after DELETE", n)
 	}
