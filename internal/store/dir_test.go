@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"testing"
 )
@@ -33,3 +34,26 @@ func TestWriteCleanupOnPanic(t *testing.T) {
 type panicReader struct{}
 
 func (panicReader) Read([]byte) (int, error) { panic("body reader broke") }
+
+// BenchmarkDirList1000 lists a directory of 1,000 files: what a listing
+// costs the directory backend.
+func BenchmarkDirList1000(b *testing.B) {
+	dir := b.TempDir()
+	for i := range 1000 {
+		if err := os.WriteFile(fmt.Sprintf("%s/report-%04d.txt", dir, i), []byte("x"), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	d, err := NewDir(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer d.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		n := 0
+		if err := d.List(context.Background(), ".", func(Info) error { n++; return nil }); err != nil || n != 1000 {
+			b.Fatalf("listed %d, %v", n, err)
+		}
+	}
+}

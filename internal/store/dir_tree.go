@@ -26,7 +26,15 @@ func (d *Dir) List(ctx context.Context, dir string, fn func(Info) error) error {
 	if !info.IsDir {
 		return fmt.Errorf("list %s: %w", dir, ErrNotDir)
 	}
-	f, err := d.root.Open(dir)
+	// Entries are described relative to a handle on the directory: one
+	// fstatat each, where a lookup through the root would walk the whole
+	// path again for every entry.
+	sub, err := d.root.OpenRoot(dir)
+	if err != nil {
+		return dirError(err)
+	}
+	defer sub.Close()
+	f, err := sub.Open(".")
 	if err != nil {
 		return dirError(err)
 	}
@@ -43,7 +51,11 @@ func (d *Dir) List(ctx context.Context, dir string, fn func(Info) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fi, err := d.root.Stat(path.Join(dir, name))
+		fi, err := sub.Lstat(name)
+		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+			// Through the root, which refuses a target outside it.
+			fi, err = d.root.Stat(path.Join(dir, name))
+		}
 		if err != nil {
 			continue // gone meanwhile, or a symlink out of the root or nowhere
 		}
