@@ -244,41 +244,7 @@ func (d *davHandler) put(ctx *fasthttp.RequestCtx) {
 			return
 		}
 	}
-	writeNamed(d.files, ctx, name, fasthttp.MethodPut)
-}
-
-// writeNamed stores the request body at the resolved name, atomically,
-// once the refusals have passed: it is fileHandler.write after
-// refuseWrite. POST always answers 201; PUT answers 201 when it created
-// the file and 204 when it replaced one.
-func writeNamed(f *fileHandler, ctx *fasthttp.RequestCtx, name, method string) {
-	stream := ctx.RequestBodyStream()
-	if stream == nil { // fasthttp read the (empty or tiny) body already
-		stream = bytes.NewReader(ctx.Request.Body())
-	}
-	body := &bodyReader{
-		ctx:      ctx,
-		r:        stream,
-		declared: int64(ctx.Request.Header.ContentLength()),
-		limit:    f.h.maxBody,
-		timeout:  f.readTimeout,
-	}
-	size := body.declared
-	if size < 0 {
-		size = -1
-	}
-	created, err := f.backend.Put(storeContext, name, body, size, writeCondOf(&ctx.Request.Header))
-	if err != nil {
-		f.failBody(ctx, body.err, err)
-		return
-	}
-	if created || method == fasthttp.MethodPost {
-		// The path as the client wrote it, escapes and all.
-		ctx.Response.Header.SetBytesV(fasthttp.HeaderLocation, ctx.Request.URI().PathOriginal())
-		ctx.SetStatusCode(fasthttp.StatusCreated)
-		return
-	}
-	ctx.SetStatusCode(fasthttp.StatusNoContent)
+	d.files.writeBody(ctx, name, fasthttp.MethodPut)
 }
 
 // delete removes a file, or a collection with everything in it (RFC 4918

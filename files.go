@@ -285,13 +285,20 @@ func requestedRange(h *fasthttp.RequestHeader) store.Range {
 func (f *fileHandler) post(ctx *fasthttp.RequestCtx) { f.write(ctx, fasthttp.MethodPost) }
 func (f *fileHandler) put(ctx *fasthttp.RequestCtx)  { f.write(ctx, fasthttp.MethodPut) }
 
-// write stores the request body at the path, atomically. POST always answers
-// 201; PUT answers 201 when it created the file and 204 when it replaced one.
+// write answers POST and PUT under /files/: the refusals, then the body.
 func (f *fileHandler) write(ctx *fasthttp.RequestCtx, method string) {
 	name, refused := f.h.refuseWrite(ctx)
 	if refused != 0 {
 		return
 	}
+	f.writeBody(ctx, name, method)
+}
+
+// writeBody stores the request body at name, atomically, once the
+// refusals have passed (/files/ and /dav/ alike). POST always answers
+// 201; PUT answers 201 when it created the file and 204 when it replaced
+// one.
+func (f *fileHandler) writeBody(ctx *fasthttp.RequestCtx, name, method string) {
 	stream := ctx.RequestBodyStream()
 	if stream == nil { // fasthttp read the (empty or tiny) body already
 		stream = bytes.NewReader(ctx.Request.Body())
