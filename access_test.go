@@ -220,3 +220,24 @@ func TestNoWebDAV(t *testing.T) {
 		t.Errorf("PROPFIND /dav/ with WebDAV on: got %d, want 207", r.status)
 	}
 }
+
+// TestFragmentIsRefused: a request target never carries a fragment; one
+// that does gets 400 and acts on nothing (litmus's delete_fragment sends
+// DELETE /dav/litmus/frag/#ment, which once deleted the collection).
+func TestFragmentIsRefused(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "frag/f", []byte("x"))
+	for _, req := range []string{
+		"DELETE /dav/frag/#ment HTTP/1.1\r\nHost: x\r\n\r\n",
+		"DELETE /files/frag/f#x HTTP/1.1\r\nHost: x\r\n\r\n",
+		"GET /files/frag/f#x HTTP/1.1\r\nHost: x\r\n\r\n",
+	} {
+		if reply, _ := s.raw(t, req, time.Second); !strings.HasPrefix(reply, "HTTP/1.1 400 ") {
+			t.Errorf("%q: got %q, want 400", req, firstLine([]byte(reply)))
+		}
+	}
+	if r := s.do(t, "GET", "/files/frag/f", ""); r.status != 200 {
+		t.Errorf("after the refused requests: GET /files/frag/f %d, want 200", r.status)
+	}
+}

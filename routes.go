@@ -140,6 +140,12 @@ func malformed(ctx *fasthttp.RequestCtx, path []byte) string {
 	if !validEscapes(path) {
 		return "malformed percent-escape in path"
 	}
+	if bytes.IndexByte(ctx.Request.Header.RequestURI(), '#') >= 0 {
+		// A fragment is the client's own (RFC 9112 section 3.2): one that
+		// reaches us is a broken client, and "DELETE /d/#x" must not act
+		// on /d/.
+		return "fragment in request target"
+	}
 	return badFraming(&ctx.Request.Header)
 }
 
