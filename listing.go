@@ -86,7 +86,9 @@ const listingBlock = 1024
 
 func (l *listingEntries) add(e listingEntry) {
 	if len(l.blocks) == 0 || len(l.blocks[len(l.blocks)-1]) == listingBlock {
-		l.blocks = append(l.blocks, nil)
+		// Whole blocks at once: grown by append, each would leave its
+		// smaller copies behind as garbage.
+		l.blocks = append(l.blocks, make([]listingEntry, 0, listingBlock))
 	}
 	last := &l.blocks[len(l.blocks)-1]
 	*last = append(*last, e)

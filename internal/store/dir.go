@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // TempPrefix starts the name of every upload in progress. Such names are
@@ -121,15 +122,19 @@ func infoOf(fi fs.FileInfo) (Info, error) {
 // write (a rename of a new file through us, or a rewrite in place that
 // restores the mtime) changes at least one.
 func etagOf(fi fs.FileInfo) string {
+	return etag(fi.Size(), fi.ModTime(), changeTime(fi), inode(fi))
+}
+
+func etag(size int64, mtime, ctime time.Time, ino uint64) string {
 	var buf [80]byte
 	b := append(buf[:0], '"')
-	b = strconv.AppendInt(b, fi.Size(), 16)
+	b = strconv.AppendInt(b, size, 16)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, fi.ModTime().UnixNano(), 16)
+	b = strconv.AppendInt(b, mtime.UnixNano(), 16)
 	b = append(b, '-')
-	b = strconv.AppendInt(b, changeTime(fi).UnixNano(), 16)
+	b = strconv.AppendInt(b, ctime.UnixNano(), 16)
 	b = append(b, '-')
-	b = strconv.AppendUint(b, inode(fi), 16)
+	b = strconv.AppendUint(b, ino, 16)
 	return string(append(b, '"'))
 }
 

@@ -38,8 +38,8 @@ func (d *Dir) List(ctx context.Context, dir string, fn func(Info) error) error {
 	if err != nil {
 		return dirError(err)
 	}
+	defer f.Close()
 	names, err := f.Readdirnames(-1)
-	f.Close()
 	if err != nil {
 		return dirError(err)
 	}
@@ -51,17 +51,18 @@ func (d *Dir) List(ctx context.Context, dir string, fn func(Info) error) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		fi, err := sub.Lstat(name)
-		if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
+		info, symlink, err := entryInfo(sub, f, name)
+		if symlink {
 			// Through the root, which refuses a target outside it.
-			fi, err = d.root.Stat(path.Join(dir, name))
+			var fi fs.FileInfo
+			if fi, err = d.root.Stat(path.Join(dir, name)); err == nil {
+				info, err = infoOf(fi)
+			}
 		}
 		if err != nil {
-			continue // gone meanwhile, or a symlink out of the root or nowhere
-		}
-		info, err := infoOf(fi)
-		if err != nil {
-			continue // a special file
+			// Gone meanwhile, a special file, or a symlink out of the
+			// root or nowhere.
+			continue
 		}
 		info.Name = name
 		if err := fn(info); err != nil {
