@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -239,5 +241,36 @@ func TestFragmentIsRefused(t *testing.T) {
 	}
 	if r := s.do(t, "GET", "/files/frag/f", ""); r.status != 200 {
 		t.Errorf("after the refused requests: GET /files/frag/f %d, want 200", r.status)
+	}
+}
+
+// TestDAVNeverGoesThroughASymlinkOut: a symlink that leads out of the
+// root is never listed, copied, or read through by WebDAV.
+func TestDAVNeverGoesThroughASymlinkOut(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	outside := t.TempDir()
+	writeTree(t, outside, "secret.txt", []byte("outside"))
+	mustDo(t, os.Symlink(outside, filepath.Join(s.root, "out")))
+	mustDo(t, os.Symlink(filepath.Join(outside, "secret.txt"), filepath.Join(s.root, "link.txt")))
+	dest := "Destination: http://httpbox/dav/copied"
+	for _, tt := range []struct{ method, path, header string }{
+		{"COPY", "/dav/out/secret.txt", dest},
+		{"COPY", "/dav/link.txt", dest},
+		{"COPY", "/dav/out", dest},
+		{"GET", "/dav/out/secret.txt", ""},
+		{"PROPFIND", "/dav/out/", "Depth: 1"},
+	} {
+		r := s.do(t, tt.method, tt.path, "", tt.header)
+		if r.status < 400 || r.status >= 500 || strings.Contains(string(r.body), "outside") || strings.Contains(string(r.body), "secret.txt") {
+			t.Errorf("%s %s: %d %q, want a 4xx that shows nothing", tt.method, tt.path, r.status, r.body)
+		}
+	}
+	if _, err := os.Lstat(filepath.Join(s.root, "copied")); err == nil {
+		t.Errorf("a COPY through a symlink out of the root made /dav/copied")
+	}
+	r := s.do(t, "PROPFIND", "/dav/", "", "Depth: 1")
+	if r.status != 207 || strings.Contains(string(r.body), "/dav/out") || strings.Contains(string(r.body), "link.txt") {
+		t.Errorf("PROPFIND /dav/ lists the symlinks out: %d %s", r.status, r.body)
 	}
 }
