@@ -274,3 +274,21 @@ func TestDAVNeverGoesThroughASymlinkOut(t *testing.T) {
 		t.Errorf("PROPFIND /dav/ lists the symlinks out: %d %s", r.status, r.body)
 	}
 }
+
+// TestDAVExpectRefusedBeforeTheBody: a WebDAV PUT that will be refused
+// for a lock or a missing parent learns it before sending its body.
+func TestDAVExpectRefusedBeforeTheBody(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "locked.txt", []byte("x"))
+	lock := `<?xml version="1.0"?><D:lockinfo xmlns:D="DAV:"><D:lockscope><D:exclusive/></D:lockscope><D:locktype><D:write/></D:locktype></D:lockinfo>`
+	if r := s.do(t, "LOCK", "/dav/locked.txt", lock, "Timeout: Second-60"); r.status != 200 {
+		t.Fatalf("LOCK: %d %s", r.status, r.body)
+	}
+	for path, want := range map[string]string{"/dav/locked.txt": "423", "/dav/no/parent.txt": "409"} {
+		reply, _ := s.raw(t, "PUT "+path+" HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n", time.Second)
+		if !strings.HasPrefix(reply, "HTTP/1.1 "+want+" ") {
+			t.Errorf("PUT %s with Expect: got %q, want %s before the body", path, firstLine([]byte(reply)), want)
+		}
+	}
+}

@@ -101,8 +101,12 @@ func (d *davHandler) expect(ctx *fasthttp.RequestCtx) int {
 		return ctx.Response.StatusCode()
 	}
 	if limit, writes := d.bodyLimit(ctx); writes {
-		if _, status := d.refuseWrite(ctx, limit); status != 0 {
+		name, status := d.refuseWrite(ctx, limit)
+		if status != 0 {
 			return status
+		}
+		if string(ctx.Method()) == fasthttp.MethodPut && d.refusePut(ctx, name) {
+			return ctx.Response.StatusCode()
 		}
 	} else if string(ctx.Method()) == "PROPFIND" && ctx.Request.Header.ContentLength() > davMaxXMLBody {
 		writeError(ctx, fasthttp.StatusRequestEntityTooLarge, "request body too large")
@@ -221,18 +225,26 @@ func (d *davHandler) allow() string {
 // created again by the backend's Put.
 func (d *davHandler) put(ctx *fasthttp.RequestCtx) {
 	name, status := d.refuseWrite(ctx, d.h.maxBody)
-	if status != 0 {
+	if status != 0 || d.refusePut(ctx, name) {
 		return
 	}
+	d.files.writeBody(ctx, name, fasthttp.MethodPut)
+}
+
+// refusePut answers what refuses a PUT once the common refusals have
+// passed, before its body is read (with Expect: 100-continue, before it is
+// sent): a failed condition (412), a lock (423), a missing parent (409).
+// It reports whether it answered.
+func (d *davHandler) refusePut(ctx *fasthttp.RequestCtx, name string) bool {
 	switch {
 	case name == ".":
 		writeError(ctx, fasthttp.StatusConflict, conflictReason)
-		return
+		return true
 	case d.files.preconditionFailed(ctx, name):
 		writeError(ctx, fasthttp.StatusPreconditionFailed, "precondition failed")
-		return
+		return true
 	case !d.checkLocks(ctx, name, davScope{name: name, member: true}):
-		return
+		return true
 	}
 	if parent := parentName(name); parent != "." {
 		info, err := d.backend.Stat(storeContext, parent)
@@ -241,10 +253,10 @@ func (d *davHandler) put(ctx *fasthttp.RequestCtx) {
 		}
 		if err != nil {
 			d.fail(ctx, fasthttp.MethodPut, err)
-			return
+			return true
 		}
 	}
-	d.files.writeBody(ctx, name, fasthttp.MethodPut)
+	return false
 }
 
 // delete removes a file, or a collection with everything in it (RFC 4918
