@@ -9,6 +9,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -347,11 +348,32 @@ func (u *s3Upload) abort() {
 		u.wg.Wait()
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s3AbortTimeout)
 		defer cancel()
-		u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-			Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
-		})
+		// A part the store was still receiving when the client gave up
+		// on it may land after the abort and bring the upload back (S3's
+		// documentation says to abort again; versitygw does it too, seen
+		// once in CI as an upload left behind by a cancelled Put). So the
+		// abort is repeated until the upload is gone, a few times.
+		for try := range s3AbortTries {
+			if try > 0 {
+				time.Sleep(s3AbortRetryDelay)
+			}
+			u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+				Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
+			})
+			_, err := u.s.client.ListParts(ctx, &s3.ListPartsInput{
+				Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id, MaxParts: aws.Int32(1),
+			})
+			if errors.Is(s3Kind(err), ErrNotExist) || ctx.Err() != nil {
+				return
+			}
+		}
 	})
 }
+
+const (
+	s3AbortTries      = 3
+	s3AbortRetryDelay = 200 * time.Millisecond
+)
 
 // commit makes a write (write sends it with the conditional headers it is
 // given) under this instance's lock of key. It looks at what key holds,
