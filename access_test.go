@@ -177,7 +177,7 @@ func TestIndexPage(t *testing.T) {
 	}
 	browser := "Accept: text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 	r := s.do(t, "GET", "/", "", browser)
-	if r.status != 200 || r.get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(string(r.body), `href="/files/"`) || !strings.Contains(string(r.body), "httpbox ") {
+	if r.status != 200 || r.get("Content-Type") != "text/html; charset=utf-8" || !strings.Contains(string(r.body), `href="/files/"`) || !strings.Contains(string(r.body), "httpbox ") || !strings.Contains(string(r.body), projectPage) {
 		t.Errorf("GET / from a browser: %d %q %q", r.status, r.get("Content-Type"), r.body)
 	}
 	if h := s.do(t, "HEAD", "/", "", browser); h.get("Content-Length") != fmt.Sprint(len(r.body)) {

@@ -365,6 +365,9 @@ func (h *handler) index(ctx *fasthttp.RequestCtx) {
 	ctx.Response.Header.SetContentLength(0)
 }
 
+// projectPage is where the README and releases are.
+const projectPage = "https://github.com/httpbox/httpbox"
+
 // indexPage is the page a browser gets at /: the version, and where to
 // go from there.
 func indexPage(listings, webdav bool) []byte {
@@ -383,7 +386,8 @@ func indexPage(listings, webdav bool) []byte {
 	if webdav {
 		b.WriteString(`<li>Mount <code>/dav/</code> with a WebDAV client (davfs2, rclone, Finder, Windows)</li>`)
 	}
-	b.WriteString(`<li><code>curl -T FILE http://HOST/files/NAME</code> uploads a file</li></ul></body></html>` + "\n")
+	b.WriteString(`<li><code>curl -T FILE http://HOST/files/NAME</code> uploads a file</li>` +
+		`<li><a href="` + projectPage + `">The project page and README</a></li></ul></body></html>` + "\n")
 	return []byte(b.String())
 }
 
