@@ -38,6 +38,7 @@ const (
 type accessLog struct {
 	w     io.Writer
 	quiet bool
+	style logStyle
 
 	mu      sync.Mutex
 	buf     []byte // pending lines, at most logMaxPending bytes
@@ -56,10 +57,27 @@ type accessLog struct {
 	closeErr  error
 }
 
+// logStyle is how lines are written.
+type logStyle struct {
+	// json: one JSON object a line (--log-format json), for pipelines.
+	json bool
+	// untimed: text lines carry no timestamp, because the journal stamps
+	// every line it receives (JOURNAL_STREAM is set).
+	untimed bool
+}
+
+// newAccessLog returns a text log with timestamps: see newStyledLog.
 func newAccessLog(w io.Writer, quiet bool) *accessLog {
+	return newStyledLog(w, quiet, logStyle{})
+}
+
+// newStyledLog returns a log writing to w in the given style, and starts
+// its flusher; Close stops it.
+func newStyledLog(w io.Writer, quiet bool, style logStyle) *accessLog {
 	l := &accessLog{
 		w:     w,
 		quiet: quiet,
+		style: style,
 		kick:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
@@ -74,6 +92,15 @@ type ended struct {
 	start time.Time // the arrival of the request's first byte
 	end   time.Time // after its answer's last byte, or the abort
 	sent  int64     // body bytes actually sent
+}
+
+// elapsed is the time from the request's first byte to end, zero when
+// its start is unknown.
+func (e ended) elapsed(end time.Time) time.Duration {
+	if e.start.IsZero() {
+		return 0
+	}
+	return max(end.Sub(e.start), 0)
 }
 
 // request logs ctx's request: time, remote address, method, target,
@@ -94,32 +121,33 @@ func (l *accessLog) line(ctx *fasthttp.RequestCtx, parsed bool, e ended) {
 	if now.IsZero() {
 		now = time.Now()
 	}
-	var elapsed time.Duration
-	if !e.start.IsZero() {
-		elapsed = max(now.Sub(e.start), 0)
-	}
+	elapsed := e.elapsed(now)
 	size := e.sent
 
 	l.mu.Lock()
 	start := len(l.buf)
-	b := now.AppendFormat(l.buf, logTimeFormat)
-	b = append(b, ' ')
-	b = appendAddr(b, ctx.RemoteAddr())
-	b = append(b, ' ')
-	if parsed {
-		b = appendSafe(b, ctx.Method())
-		b = append(b, ' ')
-		b = appendSafe(b, ctx.Request.Header.RequestURI())
+	var b []byte
+	if l.style.json {
+		b = appendJSONLine(l.buf, ctx, parsed, now, elapsed, size)
 	} else {
-		b = append(b, "- -"...)
+		b = l.appendStamp(l.buf, now)
+		b = appendAddr(b, ctx.RemoteAddr())
+		b = append(b, ' ')
+		if parsed {
+			b = appendSafe(b, ctx.Method())
+			b = append(b, ' ')
+			b = appendSafe(b, ctx.Request.Header.RequestURI())
+		} else {
+			b = append(b, "- -"...)
+		}
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, max(size, 0), 10)
+		b = append(b, ' ')
+		b = strconv.AppendFloat(b, float64(elapsed.Microseconds())/1000, 'f', 3, 64)
+		b = append(b, "ms\n"...)
 	}
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, int64(ctx.Response.StatusCode()), 10)
-	b = append(b, ' ')
-	b = strconv.AppendInt(b, max(size, 0), 10)
-	b = append(b, ' ')
-	b = strconv.AppendFloat(b, float64(elapsed.Microseconds())/1000, 'f', 3, 64)
-	b = append(b, "ms\n"...)
 	l.keepLocked(b, start)
 	l.mu.Unlock()
 }
@@ -188,14 +216,7 @@ func (l *accessLog) Printf(format string, args ...any) {
 
 	l.mu.Lock()
 	start := len(l.buf)
-	b := now.AppendFormat(l.buf, logTimeFormat)
-	b = append(b, ' ')
-	if prefix != "" {
-		b = appendCapped(b, prefix, logMaxContext)
-		b = append(b, ": "...)
-	}
-	b = appendCapped(b, msg, logMaxMessage)
-	b = append(b, '\n')
+	b := l.appendMessage(l.buf, now, prefix, msg)
 	l.keepLocked(b, start)
 	l.mu.Unlock()
 }
@@ -285,8 +306,7 @@ func (l *accessLog) flush() {
 
 	lines := bytes.Count(batch, []byte{'\n'})
 	if dropped > 0 {
-		batch = time.Now().AppendFormat(batch, logTimeFormat)
-		batch = fmt.Appendf(batch, " httpbox: %d log lines dropped (stderr could not keep up)\n", dropped)
+		batch = l.appendMessage(batch, time.Now(), "", fmt.Sprintf("httpbox: %d log lines dropped (stderr could not keep up)", dropped))
 	}
 	if len(batch) > 0 {
 		out := batch
@@ -340,6 +360,31 @@ func (l *accessLog) Close() error {
 		}
 	})
 	return l.closeErr
+}
+
+// appendStamp begins a text line with its time, unless the journal
+// stamps it.
+func (l *accessLog) appendStamp(b []byte, t time.Time) []byte {
+	if l.style.untimed {
+		return b
+	}
+	b = t.AppendFormat(b, logTimeFormat)
+	return append(b, ' ')
+}
+
+// appendMessage appends a message line: the server's own, or one about a
+// request or connection (prefix). Both are escaped and capped.
+func (l *accessLog) appendMessage(b []byte, t time.Time, prefix, msg string) []byte {
+	if l.style.json {
+		return appendJSONMessage(b, t, prefix, msg)
+	}
+	b = l.appendStamp(b, t)
+	if prefix != "" {
+		b = appendCapped(b, prefix, logMaxContext)
+		b = append(b, ": "...)
+	}
+	b = appendCapped(b, msg, logMaxMessage)
+	return append(b, '\n')
 }
 
 func appendAddr(b []byte, addr net.Addr) []byte {

@@ -109,6 +109,7 @@ type config struct {
 	idleTimeout     time.Duration
 	shutdownTimeout time.Duration
 	quiet           bool
+	log             logStyle
 	// private: reads of the tree (/files/, /dav/) need the token too.
 	private    bool
 	noListings bool
@@ -141,6 +142,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	logFormat := fs.String("log-format", "text", "`FORMAT` of the log: text, or json (one object a line)")
 	fs.BoolVar(&cfg.noListings, "no-listings", false, "directories get 404 instead of a listing")
 	fs.BoolVar(&cfg.noWebDAV, "no-webdav", false, "no WebDAV: /dav/ gets 404")
 	fs.StringVar(&cfg.storage, "storage", "", "where files live: a directory, or s3://BUCKET[/PREFIX] (default: --directory)")
@@ -184,6 +186,13 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		if d.v <= 0 {
 			return cfg, usagef("invalid --%s %v: must be positive", d.name, d.v)
 		}
+	}
+	switch *logFormat {
+	case "text":
+	case "json":
+		cfg.log.json = true
+	default:
+		return cfg, usagef("invalid --log-format %q: want text or json", *logFormat)
 	}
 	if fs.Changed("token-file") && *tokenFile == "" {
 		return cfg, usagef("invalid --token-file: empty file name")
@@ -340,7 +349,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 
-	logger := newAccessLog(stderr, cfg.quiet)
+	// The journal stamps every line it receives; systemd says in
+	// JOURNAL_STREAM which stream is it.
+	if f, ok := stderr.(*os.File); ok && isJournal(os.Getenv("JOURNAL_STREAM"), f) {
+		cfg.log.untimed = true
+	}
+	logger := newStyledLog(stderr, cfg.quiet, cfg.log)
 	defer logger.Close()
 	srv := newServer(cfg, backend, logger)
 
