@@ -39,6 +39,10 @@ type accessLog struct {
 	w     io.Writer
 	quiet bool
 	style logStyle
+	// metrics, when not nil, count every request the log sees end: both
+	// are fed by handler.finish, which reaches them through the log. Set
+	// before the server starts; never changed after.
+	metrics *serverMetrics
 
 	mu      sync.Mutex
 	buf     []byte // pending lines, at most logMaxPending bytes

@@ -113,6 +113,14 @@ func (s *connSet) add(c *conn) *conn {
 	return c
 }
 
+// openCount is the number of open connections: served, or waiting for a
+// request.
+func (s *connSet) openCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.open)
+}
+
 func (s *connSet) remove(c *conn) {
 	s.mu.Lock()
 	delete(s.open, c)
@@ -212,6 +220,11 @@ type conn struct {
 	// arrived, zero between requests; lastEnd, when the previous one
 	// ended (see finish). The serving goroutine alone uses them.
 	requestStart, lastEnd time.Time
+	// received counts the bytes read, receivedAtEnd their count when the
+	// previous request ended: the metrics charge the difference to the
+	// request that ends (see finish). The serving goroutine alone uses
+	// them.
+	received, receivedAtEnd int64
 }
 
 // Read reads from the connection and counts the bytes received since the
@@ -227,6 +240,7 @@ func (c *conn) Read(p []byte) (int, error) {
 		c.waiting.Store(true)
 	}
 	n, err := c.TCPConn.Read(p)
+	c.received += int64(max(n, 0))
 	if between {
 		c.waiting.Store(false)
 		if n > 0 {

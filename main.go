@@ -118,6 +118,8 @@ type config struct {
 	storage       string
 	s3PartSize    int64
 	s3Concurrency int
+	// metricsListen is where /metrics is served, or "" for nowhere.
+	metricsListen string
 }
 
 // parseFlags reads the command line and the environment (through
@@ -142,6 +144,7 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on `ADDR` (host:port), a listener of its own (default: off)")
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the log: text, or json (one object a line)")
 	fs.BoolVar(&cfg.noListings, "no-listings", false, "directories get 404 instead of a listing")
 	fs.BoolVar(&cfg.noWebDAV, "no-webdav", false, "no WebDAV: /dav/ gets 404")
@@ -193,6 +196,11 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		cfg.log.json = true
 	default:
 		return cfg, usagef("invalid --log-format %q: want text or json", *logFormat)
+	}
+	if fs.Changed("metrics-listen") {
+		if _, _, err := net.SplitHostPort(cfg.metricsListen); err != nil {
+			return cfg, usagef("invalid --metrics-listen %q: want HOST:PORT", cfg.metricsListen)
+		}
 	}
 	if fs.Changed("token-file") && *tokenFile == "" {
 		return cfg, usagef("invalid --token-file: empty file name")
@@ -356,19 +364,42 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := newStyledLog(stderr, cfg.quiet, cfg.log)
 	defer logger.Close()
+	conns := newConnSet(len(lns), lingerLimit())
+
+	var metricsLn net.Listener
+	if cfg.metricsListen != "" {
+		if metricsLn, err = listenMetrics(cfg.metricsListen, lns); err != nil {
+			fmt.Fprintf(stderr, "httpbox: %v\n", err)
+			return err
+		}
+		defer metricsLn.Close()
+		kind := "dir"
+		if cfg.storage != "" {
+			kind = "s3"
+		}
+		logger.metrics = newServerMetrics(kind, conns)
+	}
 	srv := newServer(cfg, backend, logger)
 
 	addrs := make([]string, len(lns))
-	conns := newConnSet(len(lns), lingerLimit())
 	for i, ln := range lns {
 		addrs[i] = "http://" + ln.Addr().String()
 		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns}
 	}
-	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s\n", version, strings.Join(addrs, ", "), serving)
+	metricsAt := ""
+	if metricsLn != nil {
+		metricsAt = ", metrics on http://" + metricsLn.Addr().String()
+	}
+	fmt.Fprintf(stderr, "httpbox %s listening on %s serving %s%s\n", version, strings.Join(addrs, ", "), serving, metricsAt)
 
 	serveErr := make(chan error, len(lns))
 	for _, ln := range lns {
 		go func() { serveErr <- srv.Serve(ln) }()
+	}
+	if metricsLn != nil {
+		// A scrape in progress at shutdown is cut off: the listener's
+		// deferred Close ends this Serve, and the process exits.
+		go func() { _ = metricsServer(logger.metrics, logger).Serve(metricsLn) }()
 	}
 	_, _ = daemon.SdNotify(false, daemon.SdNotifyReady)
 	// Start-up must not wait for the size or depth of the tree: what a
@@ -471,6 +502,23 @@ func listen(cfg config) ([]net.Listener, error) {
 	return []net.Listener{ln}, nil
 }
 
+// listenMetrics binds --metrics-listen. The public port is refused even
+// where the kernel would allow both (one on a wildcard address, one on a
+// specific one): metrics are never served to the public.
+func listenMetrics(addr string, public []net.Listener) (net.Listener, error) {
+	_, port, _ := net.SplitHostPort(addr)
+	for _, ln := range public {
+		if _, p, _ := net.SplitHostPort(ln.Addr().String()); p == port && port != "0" {
+			return nil, usagef("invalid --metrics-listen %s: the public port; metrics need a port of their own", addr)
+		}
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics-listen: %w", err)
+	}
+	return ln, nil
+}
+
 // openBackend opens where files live, and says what it is for the
 // start-up line. A directory is wrapped in a cache; a bucket is not, since
 // other instances write to it (see store.Cache). A bad URL, a missing
@@ -497,8 +545,12 @@ func openBackend(ctx context.Context, cfg config) (store.Backend, string, error)
 // newServer builds the fasthttp server with the contract's limits.
 func newServer(cfg config, backend store.Backend, logger *accessLog) *fasthttp.Server {
 	h := newHandler(cfg, backend, logger)
+	serve := fasthttp.RequestHandler(h.serve)
+	if logger.metrics != nil {
+		serve = logger.metrics.countUploads(serve)
+	}
 	return &fasthttp.Server{
-		Handler:        h.serve,
+		Handler:        serve,
 		ErrorHandler:   h.requestError,
 		ExpectHandler:  h.expect,
 		ReadTimeout:    cfg.readTimeout,

@@ -21,9 +21,15 @@ func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
 	} else {
 		h.log.unparsed(ctx, e)
 	}
+	var received int64
 	if c, ok := ctx.Conn().(*conn); ok {
 		c.requestStart = time.Time{} // the next read starts the next request
 		c.lastEnd = e.end
+		received = c.received - c.receivedAtEnd
+		c.receivedAtEnd = c.received
+	}
+	if m := h.log.metrics; m != nil {
+		m.request(ctx, parsed, e.elapsed(e.end), received, sent)
 	}
 	if parsed {
 		boundKeptHead(ctx)
