@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +34,8 @@ type listener struct {
 	net.Listener
 	writeTimeout time.Duration
 	log          *accessLog
-	conns        *connSet // shared by all the listeners of a server
+	conns        *connSet    // shared by all the listeners of a server
+	tls          *tls.Config // nil for plain HTTP
 	closeOnce    sync.Once
 }
 
@@ -52,7 +54,13 @@ func (l *listener) Accept() (net.Conn, error) {
 				l.log.Printf("accepting connections again after %d failed attempts", failures)
 			}
 			if tc, ok := c.(*net.TCPConn); ok {
-				return l.conns.add(&conn{TCPConn: tc, writeTimeout: l.writeTimeout, set: l.conns}), nil
+				// Our conn stays under TLS, so that accounting, the
+				// lingering close and steady writes still apply.
+				ours := l.conns.add(&conn{TCPConn: tc, writeTimeout: l.writeTimeout, set: l.conns, steady: l.tls != nil})
+				if l.tls != nil {
+					return tls.Server(ours, l.tls), nil
+				}
+				return ours, nil
 			}
 			return c, nil
 		}
@@ -216,6 +224,9 @@ type conn struct {
 	// written by the serving goroutine only, and read from any.
 	waiting atomic.Bool
 	closed  atomic.Bool // Close was called
+	// steady: every Write renews the write deadline as bytes move (see
+	// Write). Set for TLS connections.
+	steady bool
 	// requestStart is when the first byte of the request being served
 	// arrived, zero between requests; lastEnd, when the previous one
 	// ended (see finish). The serving goroutine alone uses them.
@@ -267,8 +278,26 @@ func (c *conn) Read(p []byte) (int, error) {
 // Two bytes of slack allow the empty line a client may send before a
 // request.
 func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
-	c, ok := ctx.Conn().(*conn)
+	c, ok := connOf(ctx)
 	return ok && c.sinceLF >= maxHeaderBytes-2
+}
+
+// Write writes p. On a TLS connection, fasthttp writes every body through
+// tls.Conn.Write, record by record (tls.Conn has no ReadFrom, so the
+// progress deadlines of ReadFrom never apply), under the one write
+// deadline it sets per response, which would cut off a slow but steady
+// download. So each write there gets a fresh --write-timeout and goes out
+// steadily (see sendSteadily): --write-timeout bounds a stall, not a
+// transfer, on TLS too. Plain connections keep the plain write, which
+// costs no allocation.
+func (c *conn) Write(p []byte) (int, error) {
+	if !c.steady {
+		return c.TCPConn.Write(p)
+	}
+	if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+		return 0, err
+	}
+	return c.writeSteadily(p)
 }
 
 // ReadFrom sends a streamed body: r is fasthttp's *io.LimitedReader

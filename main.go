@@ -6,6 +6,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -120,6 +121,8 @@ type config struct {
 	s3Concurrency int
 	// metricsListen is where /metrics is served, or "" for nowhere.
 	metricsListen string
+	// tlsCert and tlsKey name the PEM pair for HTTPS, or are both "".
+	tlsCert, tlsKey string
 }
 
 // parseFlags reads the command line and the environment (through
@@ -144,6 +147,8 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	fs.DurationVar(&cfg.idleTimeout, "idle-timeout", defaultIdleTimeout, "how long a keep-alive connection may wait for its next request")
 	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", defaultShutdownTimeout, "how long SIGTERM/SIGINT waits for in-flight requests")
 	fs.BoolVarP(&cfg.quiet, "quiet", "q", false, "no access log")
+	fs.StringVar(&cfg.tlsCert, "tls-cert", "", "serve HTTPS with the certificate (chain) in PEM `FILE`; SIGHUP re-reads it")
+	fs.StringVar(&cfg.tlsKey, "tls-key", "", "the private key of --tls-cert, in PEM `FILE`")
 	fs.StringVar(&cfg.metricsListen, "metrics-listen", "", "serve Prometheus metrics at /metrics on `ADDR` (host:port), a listener of its own (default: off)")
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the log: text, or json (one object a line)")
 	fs.BoolVar(&cfg.noListings, "no-listings", false, "directories get 404 instead of a listing")
@@ -196,6 +201,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		cfg.log.json = true
 	default:
 		return cfg, usagef("invalid --log-format %q: want text or json", *logFormat)
+	}
+	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
+		return cfg, usagef("--tls-cert and --tls-key go together: give both or neither")
 	}
 	if fs.Changed("metrics-listen") {
 		if _, _, err := net.SplitHostPort(cfg.metricsListen); err != nil {
@@ -351,6 +359,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	defer backend.Close()
 
+	var cert *certificate
+	if cfg.tlsCert != "" {
+		if cert, err = loadCertificate(cfg.tlsCert, cfg.tlsKey); err != nil {
+			err = usageError{err}
+			fmt.Fprintf(stderr, "httpbox: %v\n", err)
+			return err
+		}
+	}
+
 	lns, err := listen(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "httpbox: %v\n", err)
@@ -381,10 +398,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	srv := newServer(cfg, backend, logger)
 
+	scheme := "http://"
+	var tlsConfig *tls.Config
+	if cert != nil {
+		scheme, tlsConfig = "https://", cert.config()
+	}
 	addrs := make([]string, len(lns))
 	for i, ln := range lns {
-		addrs[i] = "http://" + ln.Addr().String()
-		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns}
+		addrs[i] = scheme + ln.Addr().String()
+		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns, tls: tlsConfig}
 	}
 	metricsAt := ""
 	if metricsLn != nil {
@@ -411,7 +433,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	if err := waitForStop(ctx, signals, serveErr, logger); err != nil {
+	if err := waitForStop(ctx, signals, serveErr, logger, cert); err != nil {
 		fmt.Fprintf(stderr, "httpbox: serve: %v\n", err)
 		return fmt.Errorf("serve: %w", err)
 	}
@@ -453,9 +475,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // waitForStop blocks until a signal or ctx asks the server to stop (nil),
-// or serving fails (its error). Other signals are logged and change
-// nothing.
-func waitForStop(ctx context.Context, signals <-chan os.Signal, serveErr <-chan error, logger *accessLog) error {
+// or serving fails (its error). SIGHUP re-reads the certificate pair when
+// there is one (cert); other signals are logged and change nothing.
+func waitForStop(ctx context.Context, signals <-chan os.Signal, serveErr <-chan error, logger *accessLog, cert *certificate) error {
 	for {
 		select {
 		case err := <-serveErr:
@@ -463,10 +485,18 @@ func waitForStop(ctx context.Context, signals <-chan os.Signal, serveErr <-chan 
 		case <-ctx.Done():
 			return nil
 		case sig := <-signals:
-			if stopsServer(sig) {
+			switch {
+			case stopsServer(sig):
 				return nil
+			case sig == reloadSignal && cert != nil:
+				if err := cert.reload(); err != nil {
+					logger.Printf("%v received: keeping the certificate in use: %v", sig, err)
+				} else {
+					logger.Printf("%v received: certificate reloaded from %s", sig, cert.certFile)
+				}
+			default:
+				logger.Printf("%v received: ignored (nothing to reload)", sig)
 			}
-			logger.Printf("%v received: ignored (nothing to reload)", sig)
 		}
 	}
 }

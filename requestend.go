@@ -22,7 +22,7 @@ func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
 		h.log.unparsed(ctx, e)
 	}
 	var received int64
-	if c, ok := ctx.Conn().(*conn); ok {
+	if c, ok := connOf(ctx); ok {
 		c.requestStart = time.Time{} // the next read starts the next request
 		c.lastEnd = e.end
 		received = c.received - c.receivedAtEnd
@@ -43,7 +43,7 @@ func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
 // not at all for a request it refuses before the handler, where it still
 // holds the previous request's time.
 func requestStart(ctx *fasthttp.RequestCtx) time.Time {
-	c, ok := ctx.Conn().(*conn)
+	c, ok := connOf(ctx)
 	switch {
 	case !ok:
 		return ctx.Time()

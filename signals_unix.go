@@ -8,5 +8,9 @@ import (
 )
 
 // handledSignals are the signals the server takes over: SIGTERM and
-// SIGINT stop it, the others are logged and change nothing.
+// SIGINT stop it, SIGHUP reloads the TLS certificate (see reloadSignal),
+// the others are logged and change nothing.
 var handledSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2}
+
+// reloadSignal re-reads the TLS certificate pair.
+const reloadSignal = syscall.SIGHUP
