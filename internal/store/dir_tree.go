@@ -117,7 +117,7 @@ func (d *Dir) Copy(ctx context.Context, src, dst string, overwrite, recursive bo
 			}
 		}
 	}
-	if err := d.copyTree(ctx, src, dst, srcInfo, recursive, nil); err != nil {
+	if err := d.copyTree(ctx, src, dst, srcInfo, recursive, nil, nil); err != nil {
 		return false, err
 	}
 	return !dstExists, nil
@@ -129,7 +129,9 @@ func (d *Dir) Copy(ctx context.Context, src, dst string, overwrite, recursive bo
 // The source is described as a move sees it (the symlink itself) or as a
 // copy does (what it points to).
 func (d *Dir) prepareTransfer(ctx context.Context, src, dst string, overwrite, move bool) (srcInfo fs.FileInfo, dstExists bool, err error) {
-	if src == "." || dst == "." || src == dst || strings.HasPrefix(dst, src+"/") {
+	// Into itself, it would copy forever; onto an ancestor, removing what
+	// dst holds would remove src with it.
+	if src == "." || dst == "." || src == dst || strings.HasPrefix(dst, src+"/") || strings.HasPrefix(src, dst+"/") {
 		return nil, false, fmt.Errorf("%s to %s: %w", src, dst, ErrConflict)
 	}
 	if move {
@@ -139,6 +141,9 @@ func (d *Dir) prepareTransfer(ctx context.Context, src, dst string, overwrite, m
 	}
 	if err != nil {
 		return nil, false, dirError(err)
+	}
+	if err := d.notNested(src, dst, srcInfo); err != nil {
+		return nil, false, err
 	}
 	if _, err := infoOf(srcInfo); err != nil && !move {
 		return nil, false, err
@@ -162,10 +167,38 @@ func (d *Dir) prepareTransfer(ctx context.Context, src, dst string, overwrite, m
 	return nil, false, dirError(err)
 }
 
+// notNested checks through symlinks what prepareTransfer checked by name:
+// names differ from where they lead when a symlink is on the way. A
+// directory src (as the transfer sees it) must not be dst or one of its
+// ancestors, and dst, if it is a directory that would be removed, must not
+// be src or one of src's ancestors.
+func (d *Dir) notNested(src, dst string, srcInfo fs.FileInfo) error {
+	conflict := fmt.Errorf("%s to %s: %w (through a symlink)", src, dst, ErrConflict)
+	if srcInfo.IsDir() && d.hasAncestorOrSelf(dst, srcInfo) {
+		return conflict
+	}
+	if dstInfo, err := d.root.Lstat(dst); err == nil && dstInfo.IsDir() && d.hasAncestorOrSelf(src, dstInfo) {
+		return conflict
+	}
+	return nil
+}
+
+// hasAncestorOrSelf reports whether name, or a directory on its way from
+// the root, is the directory dir (symlinks followed, as a lookup does).
+func (d *Dir) hasAncestorOrSelf(name string, dir fs.FileInfo) bool {
+	for p := name; p != "."; p = path.Dir(p) {
+		if fi, err := d.root.Stat(p); err == nil && os.SameFile(fi, dir) {
+			return true
+		}
+	}
+	return false
+}
+
 // copyTree copies src (described by info, symlinks followed) to dst,
 // which does not exist. onPath holds the directories being copied above
-// it, so that a symlink back up the tree is not followed round for ever.
-func (d *Dir) copyTree(ctx context.Context, src, dst string, info fs.FileInfo, recursive bool, onPath []fs.FileInfo) error {
+// it, and made the top directory of the copy, so that a symlink back up
+// the tree is not followed round for ever, nor into the copy being made.
+func (d *Dir) copyTree(ctx context.Context, src, dst string, info fs.FileInfo, recursive bool, onPath []fs.FileInfo, made fs.FileInfo) error {
 	if !info.IsDir() {
 		f, err := d.root.OpenFile(src, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 		if err != nil {
@@ -186,6 +219,12 @@ func (d *Dir) copyTree(ctx context.Context, src, dst string, info fs.FileInfo, r
 	if !recursive {
 		return nil
 	}
+	if made == nil {
+		var err error
+		if made, err = d.root.Stat(dst); err != nil {
+			return dirError(err)
+		}
+	}
 	onPath = append(onPath, info)
 	return d.List(ctx, src, func(e Info) error {
 		from, to := path.Join(src, e.Name), path.Join(dst, e.Name)
@@ -193,9 +232,9 @@ func (d *Dir) copyTree(ctx context.Context, src, dst string, info fs.FileInfo, r
 		if err != nil {
 			return nil // gone meanwhile
 		}
-		if fi.IsDir() && slices.ContainsFunc(onPath, func(p fs.FileInfo) bool { return os.SameFile(p, fi) }) {
+		if fi.IsDir() && (os.SameFile(fi, made) || slices.ContainsFunc(onPath, func(p fs.FileInfo) bool { return os.SameFile(p, fi) })) {
 			return nil
 		}
-		return d.copyTree(ctx, from, to, fi, true, onPath)
+		return d.copyTree(ctx, from, to, fi, true, onPath, made)
 	})
 }

@@ -32,7 +32,9 @@ func (s *S3) Copy(ctx context.Context, src, dst string, overwrite, recursive boo
 }
 
 func (s *S3) transfer(ctx context.Context, op, src, dst string, overwrite, recursive, move bool) (created bool, err error) {
-	if src == "." || dst == "." || src == dst {
+	// Onto an ancestor, the delete of what dst holds would take src
+	// with it.
+	if src == "." || dst == "." || src == dst || strings.HasPrefix(src, dst+"/") {
 		return false, fmt.Errorf("s3 %s %s to %s: %w", op, s.key(src), s.key(dst), ErrConflict)
 	}
 	info, ok, err := s.stat(ctx, src)
