@@ -10,7 +10,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"time"
 
@@ -337,19 +336,28 @@ func (f *davFile) Patch(patches []webdav.Proppatch) ([]webdav.Propstat, error) {
 	// The instructions apply in document order (RFC 4918 section 9.2):
 	// of a set and a remove of one name, the last wins. What goes to the
 	// backend is that net effect, whatever order it applies them in.
-	var set []store.Prop
-	var remove []xml.Name
+	// The last instruction for each name, by name: a map, so that a body
+	// of 100,000 properties costs linear time, not quadratic.
+	last := make(map[xml.Name]int)
+	var all []webdav.Proppatch // one instruction each, in document order
 	var names []webdav.Property
 	for _, patch := range patches {
 		for _, p := range patch.Props {
-			set = slices.DeleteFunc(set, func(s store.Prop) bool { return s.Name == p.XMLName })
-			remove = slices.DeleteFunc(remove, func(n xml.Name) bool { return n == p.XMLName })
-			if patch.Remove {
-				remove = append(remove, p.XMLName)
-			} else {
-				set = append(set, store.Prop{Name: p.XMLName, Lang: p.Lang, InnerXML: p.InnerXML})
-			}
+			last[p.XMLName] = len(all)
+			all = append(all, webdav.Proppatch{Remove: patch.Remove, Props: []webdav.Property{p}})
 			names = append(names, webdav.Property{XMLName: p.XMLName})
+		}
+	}
+	var set []store.Prop
+	var remove []xml.Name
+	for i, patch := range all {
+		p := patch.Props[0]
+		switch {
+		case last[p.XMLName] != i:
+		case patch.Remove:
+			remove = append(remove, p.XMLName)
+		default:
+			set = append(set, store.Prop{Name: p.XMLName, Lang: p.Lang, InnerXML: p.InnerXML})
 		}
 	}
 	err := f.fs.backend.PatchProps(storeContext, f.name, set, remove)

@@ -57,30 +57,6 @@ func (d *Dir) copyProps(src, dst string) error {
 	return writeProps(f, props)
 }
 
-// patchProps applies a PROPPATCH's changes to props.
-func patchProps(props []Prop, set []Prop, remove []xml.Name) []Prop {
-	for _, name := range remove {
-		for i := range props {
-			if props[i].Name == name {
-				props = append(props[:i], props[i+1:]...)
-				break
-			}
-		}
-	}
-	for _, p := range set {
-		replaced := false
-		for i := range props {
-			if props[i].Name == p.Name {
-				props[i], replaced = p, true
-			}
-		}
-		if !replaced {
-			props = append(props, p)
-		}
-	}
-	return props
-}
-
 func readProps(f *os.File) ([]Prop, error) {
 	data, err := getXattr(f, propsAttr)
 	switch {

@@ -103,7 +103,7 @@ func (s *S3) PatchProps(ctx context.Context, name string, set []Prop, remove []x
 				return err
 			}
 		}
-		props = s3PatchProps(props, set, remove)
+		props = patchProps(props, set, remove)
 		delete(meta, s3PropsMetaKey)
 		if len(props) > 0 {
 			if meta[s3PropsMetaKey], err = s3EncodeProps(props); err != nil {
@@ -140,26 +140,6 @@ func (s *S3) PatchProps(ctx context.Context, name string, set []Prop, remove []x
 		}
 	}
 	return fmt.Errorf("s3 proppatch %s: %w: changed by another writer %d times in a row", s.key(name), ErrPrecondition, s3CommitAttempts)
-}
-
-// s3PatchProps sets and removes properties by name.
-func s3PatchProps(props []Prop, set []Prop, remove []xml.Name) []Prop {
-	drop := func(n xml.Name) {
-		for i := 0; i < len(props); i++ {
-			if props[i].Name == n {
-				props = append(props[:i], props[i+1:]...)
-				i--
-			}
-		}
-	}
-	for _, n := range remove {
-		drop(n)
-	}
-	for _, p := range set {
-		drop(p.Name)
-		props = append(props, p)
-	}
-	return props
 }
 
 func s3EncodeProps(props []Prop) (string, error) {
