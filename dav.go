@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -27,6 +28,10 @@ import (
 // bulk of the protocol, go to x/net/webdav's handler through
 // fasthttpadaptor, which buffers bodies: theirs are limited to
 // davMaxXMLBody, and its FileSystem is the store (davFS).
+
+// davMaxLockOwner bounds the DAV:owner a lock keeps: clients put a name
+// or a URL there (litmus, Windows, Finder: under 200 bytes).
+const davMaxLockOwner = 4 << 10
 
 const (
 	davPrefix = "/dav/"
@@ -228,6 +233,12 @@ func (d *davHandler) put(ctx *fasthttp.RequestCtx) {
 	if status != 0 || d.refusePut(ctx, name) {
 		return
 	}
+	if bytes.HasSuffix(davTail(ctx), []byte{'/'}) {
+		// A collection's URL: a body cannot become a collection, and
+		// storing it as the file "name" would answer another URL.
+		writeError(ctx, fasthttp.StatusConflict, conflictReason)
+		return
+	}
 	d.files.writeBody(ctx, name, fasthttp.MethodPut)
 }
 
@@ -389,10 +400,13 @@ func (d *davHandler) destination(ctx *fasthttp.RequestCtx) (string, bool) {
 	case len(v) == 0:
 		writeError(ctx, fasthttp.StatusBadRequest, "missing Destination")
 		return "", false
-	case err != nil:
+	case err != nil, strings.IndexByte(string(v), '#') >= 0, u.RawQuery != "" || u.ForceQuery:
+		// A fragment or a query is no part of a resource's name (RFC
+		// 4918 section 10.3 wants an absolute URI or path): taking it
+		// off would act on another resource than the one named.
 		writeError(ctx, fasthttp.StatusBadRequest, "bad Destination")
 		return "", false
-	case u.Host != "" && !strings.EqualFold(u.Host, string(ctx.Host())):
+	case u.Host != "" && !sameHost(u, ctx):
 		writeError(ctx, fasthttp.StatusBadGateway, "destination on another server")
 		return "", false
 	}
@@ -403,6 +417,22 @@ func (d *davHandler) destination(ctx *fasthttp.RequestCtx) (string, bool) {
 		return "", false
 	}
 	return name, true
+}
+
+// sameHost reports whether a Destination's host is this request's Host,
+// the scheme's default port made explicit on both sides.
+func sameHost(u *url.URL, ctx *fasthttp.RequestCtx) bool {
+	port := "80"
+	if u.Scheme == "https" || ctx.IsTLS() {
+		port = "443"
+	}
+	withPort := func(host string) string {
+		if _, _, err := net.SplitHostPort(host); err == nil {
+			return strings.ToLower(host)
+		}
+		return strings.ToLower(net.JoinHostPort(strings.Trim(host, "[]"), port))
+	}
+	return withPort(u.Host) == withPort(string(ctx.Host()))
 }
 
 // davScope is what a write changes, for the lock check: name, with deep
@@ -518,7 +548,21 @@ func (d *davHandler) lockedFor(ctx *fasthttp.RequestCtx, name string) bool {
 	if v := ctx.Request.Header.Peek("If"); len(v) > 0 {
 		lists, _ = parseIf(string(v)) // malformed: no token submitted
 	}
-	return d.locks.blocked(time.Now(), name, true, true, submittedTokens(lists))
+	now, tokens := time.Now(), submittedTokens(lists)
+	if d.locks.blocked(now, name, true, true, tokens) {
+		return true
+	}
+	// A write through /files/ creates the parents it lacks: the first of
+	// them is a new member of the deepest directory that exists, which a
+	// depth-0 lock on that directory protects.
+	created := ""
+	for p := parentName(name); p != "."; p = parentName(p) {
+		if _, err := d.backend.Stat(storeContext, p); err == nil {
+			break
+		}
+		created = p
+	}
+	return created != "" && d.locks.blocked(now, created, false, true, tokens)
 }
 
 // propfind answers PROPFIND through x/net/webdav. Depth infinity, which
@@ -743,7 +787,14 @@ func (d *davHandler) lock(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad Depth header")
 		return
 	}
-	l, err := d.locks.create(now, name, li.Scope.Shared != nil, deep, li.ownerXML(), timeout)
+	owner := li.ownerXML()
+	if len(owner) > davMaxLockOwner {
+		// The owner is kept as long as the lock and sent back with every
+		// lockdiscovery: a client's name or URL, not a megabyte of it.
+		writeError(ctx, fasthttp.StatusBadRequest, "lock owner too long")
+		return
+	}
+	l, err := d.locks.create(now, name, li.Scope.Shared != nil, deep, owner, timeout)
 	switch {
 	case errors.Is(err, webdav.ErrLocked):
 		writeError(ctx, fasthttp.StatusLocked, "locked")
