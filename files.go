@@ -168,6 +168,9 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
 	h.Set(fasthttp.HeaderETag, obj.ETag)
 	h.SetLastModified(notAfterDate(obj.ModTime))
+	// Every answer about the file says what it is, a 304 included: a
+	// browser keeps the headers it gets with a 304 for the cached copy.
+	setFileType(h, name)
 
 	if notModified(&ctx.Request.Header, obj.ETag, obj.ModTime) {
 		closeBody()
@@ -191,7 +194,6 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 			ctx.SetStatusCode(fasthttp.StatusPartialContent)
 		}
 	}
-	setFileType(h, name)
 	switch {
 	case obj.Data != nil:
 		ctx.Response.SetBodyRaw(obj.Data[start : start+length])

@@ -491,6 +491,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, reason string) {
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.SetStatusMessage(rfc9110Reasons[status]) // nil: fasthttp's own
 	ctx.SetContentType(contentTypeError)
+	ctx.Response.Header.Set(headerNoSniff, "nosniff")
 	ctx.Response.Header.Del(fasthttp.HeaderContentEncoding)
 	ctx.SetBodyString(reason)
 	ctx.WriteString("\n")
