@@ -292,3 +292,17 @@ func TestDAVExpectRefusedBeforeTheBody(t *testing.T) {
 		}
 	}
 }
+
+// TestDAVDestinationDefaultPort: a Destination that spells out the
+// default port names this server as one without it does.
+func TestDAVDestinationDefaultPort(t *testing.T) {
+	t.Parallel()
+	s := newTestServer(t, nil)
+	writeTree(t, s.root, "src.txt", []byte("x"))
+	if r := s.do(t, "COPY", "/dav/src.txt", "", "Destination: http://httpbox:80/dav/copy.txt"); r.status != 201 {
+		t.Errorf("COPY to http://httpbox:80/dav/copy.txt with Host httpbox: %d, want 201", r.status)
+	}
+	if r := s.do(t, "COPY", "/dav/src.txt", "", "Destination: http://httpbox:81/dav/other.txt"); r.status != 502 {
+		t.Errorf("COPY to another port: %d, want 502", r.status)
+	}
+}
