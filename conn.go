@@ -58,7 +58,7 @@ func (l *listener) Accept() (net.Conn, error) {
 				// lingering close and steady writes still apply.
 				ours := l.conns.add(&conn{TCPConn: tc, writeTimeout: l.writeTimeout, set: l.conns, steady: l.tls != nil})
 				if l.tls != nil {
-					return tls.Server(ours, l.tls), nil
+					return &tlsConn{Conn: tls.Server(ours, l.tls), under: ours}, nil
 				}
 				return ours, nil
 			}
@@ -238,20 +238,40 @@ type conn struct {
 	received, receivedAtEnd int64
 }
 
-// Read reads from the connection and counts the bytes received since the
-// last line feed (up to maxHeaderBytes). When a head does not fit
-// fasthttp's buffer, which then holds exactly the request's first
-// maxHeaderBytes, this tells a request line too long for it (414) from
-// headers too large (431); fasthttp's error is the same for both. While
-// it waits with no byte of a request received yet, the connection is
-// marked waiting (see conn).
+// Read reads from the connection. On a plain connection, what it reads
+// is the request (see requestRead); under TLS it is records, and
+// tlsConn.Read does that bookkeeping on what they carry.
 func (c *conn) Read(p []byte) (int, error) {
-	between := c.requestStart.IsZero()
+	if c.steady {
+		n, err := c.TCPConn.Read(p)
+		c.received += int64(max(n, 0))
+		return n, err
+	}
+	between := c.beforeRequestRead()
+	n, err := c.TCPConn.Read(p)
+	c.received += int64(max(n, 0))
+	c.requestRead(p[:max(n, 0)], between)
+	return n, err
+}
+
+// beforeRequestRead marks the connection waiting when no byte of a request
+// has been received yet (see conn), and says so for requestRead.
+func (c *conn) beforeRequestRead() (between bool) {
+	between = c.requestStart.IsZero()
 	if between {
 		c.waiting.Store(true)
 	}
-	n, err := c.TCPConn.Read(p)
-	c.received += int64(max(n, 0))
+	return between
+}
+
+// requestRead notes p, just read of a request: its first byte starts
+// the request, and the bytes since the last line feed are counted (up to
+// maxHeaderBytes). When a head does not fit fasthttp's buffer, which then
+// holds exactly the request's first maxHeaderBytes, this tells a request
+// line too long for it (414) from headers too large (431); fasthttp's
+// error is the same for both.
+func (c *conn) requestRead(p []byte, between bool) {
+	n := len(p)
 	if between {
 		c.waiting.Store(false)
 		if n > 0 {
@@ -270,6 +290,22 @@ func (c *conn) Read(p []byte) (int, error) {
 	} else {
 		c.sinceLF = min(c.sinceLF+n, maxHeaderBytes)
 	}
+}
+
+// tlsConn is a TLS connection over our conn. Its Read sees the request
+// that TLS records carry, so the request's start, the waiting mark and
+// the line-feed count (see conn.requestRead) are about the request, not
+// about the handshake or the records: a client that made its handshake
+// and sent nothing waits for a request, as a fresh plain one does.
+type tlsConn struct {
+	*tls.Conn
+	under *conn
+}
+
+func (t *tlsConn) Read(p []byte) (int, error) {
+	between := t.under.beforeRequestRead()
+	n, err := t.Conn.Read(p)
+	t.under.requestRead(p[:max(n, 0)], between)
 	return n, err
 }
 

@@ -440,3 +440,55 @@ func TestTLSLingeringClose(t *testing.T) {
 		t.Fatalf("lingering connections: got %v, want 1 (the refused TLS connection)", lingering)
 	}
 }
+
+// TestTLSRequestLineTooLongIs414: over TLS, as without, a request line
+// longer than the head limit gets 414 and headers over it 431: the line
+// feeds are counted in what the client sent, not in the TLS records.
+func TestTLSRequestLineTooLongIs414(t *testing.T) {
+	pair := makePair(t, t.TempDir(), "a")
+	p := startTLSBinary(t, t.TempDir(), "--tls-cert", pair.certFile, "--tls-key", pair.keyFile)
+	long := "/echo/" + strings.Repeat("a", 20000)
+	for _, tt := range []struct {
+		name, req string
+		want      int
+	}{
+		{"line", "GET " + long + " HTTP/1.1\r\nHost: x\r\n\r\n", 414},
+		{"headers", "GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("b", 20000) + "\r\n\r\n", 431},
+	} {
+		c, _ := dialTLS(t, p, pair.pool)
+		_ = c.SetDeadline(time.Now().Add(ioTimeout))
+		go func() { _, _ = io.WriteString(c, tt.req) }()
+		resp, err := http.ReadResponse(bufio.NewReader(c), &http.Request{Method: http.MethodGet})
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tt.want {
+			t.Errorf("%s: got %d, want %d", tt.name, resp.StatusCode, tt.want)
+		}
+	}
+}
+
+// TestTLSShutdownWithOnlyAFreshConn: a TLS connection that has made its
+// handshake and sent no request does not hold up the shutdown: it waits
+// for a request, as a fresh plain connection does.
+func TestTLSShutdownWithOnlyAFreshConn(t *testing.T) {
+	pair := makePair(t, t.TempDir(), "a")
+	p := startTLSBinary(t, t.TempDir(), "-q", "--shutdown-timeout", "10s", "--tls-cert", pair.certFile, "--tls-key", pair.keyFile)
+	fresh, _ := dialTLS(t, p, pair.pool)
+	assertHealthyTLS(t, p, pair.pool)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	p.signal(t, syscall.SIGTERM)
+	code := p.wait(t, 15*time.Second)
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the shutdown took %v, want at once", took.Round(time.Millisecond))
+	}
+	if code != 0 {
+		t.Errorf("exit code %d, want 0; stderr:\n%s", code, p.stderr)
+	}
+	_ = fresh.SetReadDeadline(time.Now().Add(time.Second))
+	if _, err := fresh.Read(make([]byte, 1)); err == nil {
+		t.Error("the fresh TLS connection still reads after the process exited")
+	}
+}

@@ -54,9 +54,8 @@ func connOf(ctx *fasthttp.RequestCtx) (*conn, bool) {
 	switch c := ctx.Conn().(type) {
 	case *conn:
 		return c, true
-	case *tls.Conn:
-		under, ok := c.NetConn().(*conn)
-		return under, ok
+	case *tlsConn:
+		return c.under, true
 	}
 	return nil, false
 }
