@@ -542,3 +542,32 @@ func TestAttackPutToCollectionURL(t *testing.T) {
 		t.Errorf("PUT /dav/name/ stored a file named name")
 	}
 }
+
+// TestAttackPropfindDepth1MemoryIsBounded: PROPFIND Depth 1 is the
+// WebDAV listing (what file managers ask), and any client may send it
+// when the server is not --private. On a directory of 100,000 entries it
+// is buffered whole (x/net/webdav behind fasthttpadaptor): 69 MB of XML
+// and ~450 MiB of RSS for one request, where the contract holds a GET
+// listing of the same directory under 32 MiB.
+func TestAttackPropfindDepth1MemoryIsBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("creates 100,000 files")
+	}
+	t.Parallel()
+	root := t.TempDir()
+	mustDo(t, os.Mkdir(filepath.Join(root, "big"), 0o755))
+	for i := range 100000 {
+		f, err := os.Create(filepath.Join(root, "big", fmt.Sprintf("file-with-a-longish-name-%06d.txt", i)))
+		mustDo(t, err)
+		f.Close()
+	}
+	p := startBinary(t, root, "-q")
+	r := request(t, p, "PROPFIND", "/dav/big/", []string{"Depth: 1", "Content-Type: application/xml"},
+		`<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:resourcetype/><D:getcontentlength/><D:getlastmodified/></D:prop></D:propfind>`)
+	if r.status != 207 {
+		t.Fatalf("PROPFIND: %d", r.status)
+	}
+	if peak := procStatus(t, p.cmd.Process.Pid, "VmHWM"); peak > 64<<10 {
+		t.Errorf("PROPFIND Depth 1 of 100,000 entries: peak RSS %d MiB, want under 64 MiB (a GET listing stays under 32)", peak>>10)
+	}
+}

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"encoding/xml"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/httpbox/httpbox/internal/store"
@@ -692,10 +696,79 @@ func (d *davHandler) serveXML(ctx *fasthttp.RequestCtx, fsys *davFS, name string
 	if name != "." {
 		target += name
 	}
-	fasthttpadaptor.NewFastHTTPHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	d.stream(ctx, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path, r.URL.RawPath = target, ""
 		wh.ServeHTTP(w, r)
-	}))(ctx)
+	}))
+}
+
+// stream runs the net/http handler h on the request and streams its
+// answer as h writes it. x/net/webdav writes a multistatus one response
+// at a time; fasthttpadaptor would hold all of it in memory (a PROPFIND
+// Depth 1 of 100,000 entries: 69 MB of XML and 450 MiB of RSS). h runs in
+// a goroutine of its own; this returns once it has chosen its status and
+// headers, and the body then goes out through sentBody, which ends the
+// request when h is done or the client is gone.
+func (d *davHandler) stream(ctx *fasthttp.RequestCtx, h http.Handler) {
+	var r http.Request
+	if err := fasthttpadaptor.ConvertRequest(ctx, &r, true); err != nil {
+		writeError(ctx, fasthttp.StatusBadRequest, "malformed request")
+		return
+	}
+	// The request's bytes are fasthttp's until this handler returns; h
+	// may read on after that.
+	r.Body = io.NopCloser(bytes.NewReader(bytes.Clone(ctx.Request.Body())))
+	pr, pw := io.Pipe()
+	w := &streamWriter{header: make(http.Header), body: pw, started: make(chan struct{})}
+	logger := ctx.Logger()
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				logger.Printf("panic: %v\n%s", p, debug.Stack())
+				w.WriteHeader(http.StatusInternalServerError)
+				pw.CloseWithError(fmt.Errorf("panic: %v", p))
+				return
+			}
+			w.WriteHeader(http.StatusOK) // if h wrote nothing at all
+			pw.Close()
+		}()
+		h.ServeHTTP(w, &r)
+	}()
+	<-w.started
+	ctx.SetStatusCode(w.status)
+	for k, vs := range w.header {
+		if k == "Content-Length" {
+			continue // the length is the stream's, unknown here
+		}
+		for _, v := range vs {
+			ctx.Response.Header.Add(k, v)
+		}
+	}
+	ctx.SetBodyStream(&sentBody{r: pr, left: math.MaxInt64, h: d.h, ctx: ctx}, -1)
+}
+
+// streamWriter is the http.ResponseWriter of stream: its header and
+// status are read once started is closed, and its body goes into a pipe.
+type streamWriter struct {
+	header  http.Header
+	status  int
+	body    *io.PipeWriter
+	once    sync.Once
+	started chan struct{}
+}
+
+func (w *streamWriter) Header() http.Header { return w.header }
+
+func (w *streamWriter) WriteHeader(status int) {
+	w.once.Do(func() {
+		w.status = status
+		close(w.started)
+	})
+}
+
+func (w *streamWriter) Write(p []byte) (int, error) {
+	w.WriteHeader(http.StatusOK)
+	return w.body.Write(p)
 }
 
 // davLockInfo is a LOCK request's body (RFC 4918 section 14.11).

@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -33,7 +34,13 @@ import (
 type davFS struct {
 	backend store.Backend
 	locks   *davLocks
-	known   map[string]store.Info
+	known   map[string]store.Info // what was looked at one by one
+	// listed holds the entries of the directory listedDir, in byte order
+	// of their names, as Readdir read them: a PROPFIND Depth 1 then opens
+	// each, and finds it here without asking the store again. A sorted
+	// slice, not the map: 100,000 entries once cost 18 MB more there.
+	listedDir string
+	listed    []davInfo
 	// liveOnly: the request asks for live properties alone, so dead
 	// ones need not be read (a HEAD per object on S3).
 	liveOnly bool
@@ -106,6 +113,11 @@ func fsError(op, name string, err error) error {
 func (d *davFS) stat(name string) (store.Info, error) {
 	if info, ok := d.known[name]; ok {
 		return info, nil
+	}
+	if d.listed != nil && parentName(name) == d.listedDir {
+		if i, found := slices.BinarySearchFunc(d.listed, name, func(e davInfo, n string) int { return strings.Compare(e.name, n) }); found {
+			return d.listed[i].info, nil
+		}
 	}
 	info, err := d.backend.Stat(storeContext, name)
 	if err != nil {
@@ -271,19 +283,24 @@ func (f *davFile) Readdir(count int) ([]os.FileInfo, error) {
 		return nil, &os.PathError{Op: "readdir", Path: f.name, Err: store.ErrNotDir}
 	}
 	if f.listed == nil {
-		f.listed = []os.FileInfo{}
+		var entries []davInfo
 		err := f.fs.backend.List(storeContext, f.name, func(info store.Info) error {
 			member := info.Name
 			if f.name != "." {
 				member = f.name + "/" + info.Name
 			}
 			info.Name = ""
-			f.fs.known[member] = info
-			f.listed = append(f.listed, davInfo{name: member, info: info})
+			entries = append(entries, davInfo{name: member, info: info})
 			return nil
 		})
 		if err != nil {
 			return nil, fsError("readdir", f.name, err)
+		}
+		f.fs.listedDir, f.fs.listed = f.name, entries
+		// Pointers into entries: no copy of each entry in an interface.
+		f.listed = make([]os.FileInfo, len(entries))
+		for i := range entries {
+			f.listed[i] = &entries[i]
 		}
 	}
 	if count <= 0 {
