@@ -68,7 +68,7 @@ func boundKeptHead(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.Header.RawHeaders()
 	// The request URI is kept three times: as sent, as a path, decoded.
 	cost := len(raw) + 3*len(ctx.Request.Header.RequestURI()) + headFieldCost*bytes.Count(raw, []byte{'\n'})
-	c, ok := ctx.Conn().(*conn)
+	c, ok := connOf(ctx)
 	if !ok { // not a TCP connection: judge each request alone
 		if cost > keptHeadBudget {
 			dropRequestState(ctx)
