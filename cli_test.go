@@ -553,3 +553,34 @@ func TestReadmeShowsHelp(t *testing.T) {
 		t.Errorf("README.md does not contain the current --help output (testdata/help.golden); paste it into the Flags section")
 	}
 }
+
+// TestUnknownFlagPointsToHelp: a mistake on the command line says where
+// to look.
+func TestUnknownFlagPointsToHelp(t *testing.T) {
+	code, _, stderr := runBinary(t, nil, "--colour")
+	if code != 2 || !strings.HasSuffix(strings.TrimSpace(stderr), "(see httpbox --help)") || strings.Count(stderr, "\n") != 1 {
+		t.Errorf("--colour: exit %d, stderr %q; want 2 and one line ending with (see httpbox --help)", code, stderr)
+	}
+}
+
+// TestHelpShowsPlainSwitches: boolean flags are switches in --help, not
+// --read-only[=true|false].
+func TestHelpShowsPlainSwitches(t *testing.T) {
+	_, stdout, _ := runBinary(t, nil, "--help")
+	if strings.Contains(stdout, "[=true|false]") || !strings.Contains(stdout, "      --read-only   ") {
+		t.Errorf("--help:\n%s", stdout)
+	}
+}
+
+// TestSIGTERMWithNothingInFlight: an idle server exits at once, and its
+// log says why in one line.
+func TestSIGTERMWithNothingInFlight(t *testing.T) {
+	p := startBinary(t, t.TempDir())
+	p.signal(t, syscall.SIGTERM)
+	if code := p.wait(t, 5*time.Second); code != 0 {
+		t.Fatalf("exit %d; stderr:\n%s", code, p.stderr)
+	}
+	if n := strings.Count(p.stderr.String(), "terminated received: shutting down"); n != 1 {
+		t.Errorf("%d shutdown lines, want 1:\n%s", n, p.stderr)
+	}
+}

@@ -153,9 +153,9 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 	logFormat := fs.String("log-format", "text", "`FORMAT` of the log: text, or json (one object a line)")
 	fs.BoolVar(&cfg.noListings, "no-listings", false, "directories get 404 instead of a listing")
 	fs.BoolVar(&cfg.noWebDAV, "no-webdav", false, "no WebDAV: /dav/ gets 404")
-	fs.StringVar(&cfg.storage, "storage", "", "where files live: a directory, or s3://BUCKET[/PREFIX] (default: --directory)")
+	fs.StringVar(&cfg.storage, "storage", "", "where files live, a `URL`: a directory, or s3://BUCKET[/PREFIX] (default: --directory)")
 	partSize := fs.String("s3-part-size", defaultS3PartSize, "`SIZE` of the parts of S3 multipart uploads (at least 5MiB)")
-	fs.IntVar(&cfg.s3Concurrency, "s3-concurrency", defaultS3Concurrency, "parts of one S3 upload in flight at once")
+	fs.IntVar(&cfg.s3Concurrency, "s3-concurrency", defaultS3Concurrency, "`N` parts of one S3 upload in flight at once")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.BoolP("help", "h", false, "show this help and exit")
 	// pflag would print the whole usage after every mistake; the contract
@@ -166,10 +166,10 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		if errors.Is(err, pflag.ErrHelp) {
 			return cfg, err
 		}
-		return cfg, usageError{err}
+		return cfg, usagef("%v (see httpbox --help)", err)
 	}
 	if help, _ := fs.GetBool("help"); help {
-		fmt.Fprintf(out, "Usage: httpbox [flags]\n\nA small, fast HTTP/1.1 server: echo, user-agent and files under one root.\n\nFlags:\n%s", fs.FlagUsages())
+		fmt.Fprintf(out, "Usage: httpbox [flags]\n\nA small, fast HTTP/1.1 server: echo, user-agent and files under one root.\n\nFlags:\n%s", plainBooleans(fs.FlagUsages()))
 		return cfg, pflag.ErrHelp
 	}
 	if *showVersion {
@@ -252,6 +252,14 @@ func parseFlags(args []string, lookupEnv func(string) (string, bool), out io.Wri
 		return cfg, usagef("invalid --directory %s: not a directory", cfg.root)
 	}
 	return cfg, nil
+}
+
+// plainBooleans takes pflag's "[=true|false]" off the boolean flags of
+// a usage text: they are switches, given or not. The padding keeps the
+// descriptions aligned.
+func plainBooleans(usage string) string {
+	const optional = "[=true|false]"
+	return strings.ReplaceAll(usage, optional, strings.Repeat(" ", len(optional)))
 }
 
 // portValue is a TCP port written in decimal. pflag's int flags take Go
@@ -487,6 +495,8 @@ func waitForStop(ctx context.Context, signals <-chan os.Signal, serveErr <-chan 
 		case sig := <-signals:
 			switch {
 			case stopsServer(sig):
+				// One line, so that the log says why the server stopped.
+				logger.Printf("%v received: shutting down", sig)
 				return nil
 			case sig == reloadSignal && cert != nil:
 				if err := cert.reload(); err != nil {
