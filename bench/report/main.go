@@ -3,14 +3,20 @@
 // nginx, then the memory and idle-connection lines, with PASS/MISS against
 // the team's targets.
 //
+// With -section it writes one section of rows only (no memory or idle
+// lines), comparing any two sides: -a and -b name them in the results,
+// -a-head and -b-head in the table, -title heads the section and -goal is
+// the ratio every row must reach (metrics on / off, or httpbox/nginx over
+// TLS).
+//
 // Input, both tab-separated, one record a line:
 //
 //	-results: key label unit target round server value p99_ms requests cpu_ticks errors [other_pct [wall_ms]]
 //	-meta:    name value
 //
-// unit is "req/s" or "MB/s"; target is "thr" (throughput ratio >= 1.0) or
-// "thr+cpu" (throughput ratio and requests per CPU-second ratio >= 1.0);
-// server is "httpbox" or "nginx"; cpu_ticks is the server's utime+stime delta
+// unit is "req/s" or "MB/s"; target is "thr" (throughput ratio >= goal) or
+// "thr+cpu" (throughput ratio and requests per CPU-second ratio >= goal);
+// server is "httpbox" or "nginx" (or -a and -b); cpu_ticks is the server's utime+stime delta
 // over the run in clock ticks (-clk per second); other_pct is how much of the
 // server's or the client's CPU other work took during the run, in percent;
 // wall_ms is how long the run took.
@@ -39,6 +45,13 @@ const busyPct = 10.0
 // bottleneck of a run.
 const saturated = 0.90
 
+// opts say which two sides a report compares, and against what goal.
+type opts struct {
+	a, b, aHead, bHead, title string
+	goal                      float64
+	section                   bool
+}
+
 type run struct {
 	round    int
 	value    float64 // req/s or MB/s
@@ -60,7 +73,25 @@ func main() {
 	metaPath := flag.String("meta", "", "meta file (TSV)")
 	clk := flag.Float64("clk", 100, "clock ticks per second (getconf CLK_TCK)")
 	out := flag.String("out", "", "also write the report to this file")
+	var o opts
+	flag.StringVar(&o.a, "a", "httpbox", "the side a ratio divides (numerator)")
+	flag.StringVar(&o.b, "b", "nginx", "the side a ratio divides by (denominator)")
+	flag.StringVar(&o.aHead, "a-head", "", "column head of -a (default: its name)")
+	flag.StringVar(&o.bHead, "b-head", "", "column head of -b (default: its name)")
+	flag.StringVar(&o.title, "title", "httpbox vs nginx", "the section's heading")
+	flag.Float64Var(&o.goal, "goal", 1.0, "the ratio every row must reach")
+	flag.BoolVar(&o.section, "section", false, "write only the titled table: no memory or idle-connection lines")
 	flag.Parse()
+	if o.aHead == "" {
+		o.aHead = o.a
+	}
+	if o.bHead == "" {
+		o.bHead = o.b
+	}
+	if !(o.goal > 0) {
+		fmt.Fprintln(os.Stderr, "report: -goal must be a positive number")
+		os.Exit(2)
+	}
 	if *resultsPath == "" {
 		fmt.Fprintln(os.Stderr, "report: -results is required")
 		os.Exit(2)
@@ -88,7 +119,7 @@ func main() {
 		}
 	}
 	var b strings.Builder
-	write(&b, scen, meta, info, *clk)
+	write(&b, scen, meta, info, *clk, o)
 	fmt.Print(b.String())
 	if *out != "" {
 		if err := os.WriteFile(*out, []byte(b.String()), 0o644); err != nil {
@@ -195,8 +226,9 @@ type row struct {
 	hbUse, ngUse           float64 // median share of a CPU the server used
 }
 
-func summarize(s *scenario, clk float64) row {
-	hb, ng := s.runs["httpbox"], s.runs["nginx"]
+// summarize sums up a scenario's runs; hb* are side a's figures, ng* side b's.
+func summarize(s *scenario, clk float64, a, b string) row {
+	hb, ng := s.runs[a], s.runs[b]
 	var r row
 	var hbV, ngV, ratios, hbC, ngC, cpuRatios, hbP, ngP, hbU, ngU []float64
 	for _, x := range hb {
@@ -243,9 +275,9 @@ func use(r run, clk float64) float64 {
 	return r.ticks / clk / (r.wallMs / 1000)
 }
 
-// verdict says PASS when every ratio is at least 1.0, "MISS (noise)" when
-// the worst is within the noise band, and MISS otherwise.
-func verdict(ratios ...float64) string {
+// verdict says PASS when every ratio is at least goal, "MISS (noise)" when
+// the worst is within the noise band below it, and MISS otherwise.
+func verdict(goal float64, ratios ...float64) string {
 	worst := math.Inf(1)
 	for _, x := range ratios {
 		if math.IsNaN(x) {
@@ -254,17 +286,17 @@ func verdict(ratios ...float64) string {
 		worst = math.Min(worst, x)
 	}
 	switch {
-	case worst >= 1.0:
+	case worst >= goal:
 		return "PASS"
-	case worst >= 1.0-noise:
+	case worst >= goal-noise:
 		return "MISS (noise)"
 	default:
 		return "MISS"
 	}
 }
 
-func write(w io.Writer, scen []*scenario, meta map[string]string, info []string, clk float64) {
-	fmt.Fprintln(w, "## httpbox vs nginx")
+func write(w io.Writer, scen []*scenario, meta map[string]string, info []string, clk float64, o opts) {
+	fmt.Fprintf(w, "## %s\n", o.title)
 	fmt.Fprintln(w)
 	for _, l := range info {
 		fmt.Fprintf(w, "- %s\n", l)
@@ -272,18 +304,24 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 	if len(info) > 0 {
 		fmt.Fprintln(w)
 	}
-	fmt.Fprintln(w, "| scenario | httpbox | nginx | ratio | httpbox req/CPU-s | nginx req/CPU-s | CPU ratio | p99 httpbox | p99 nginx | target |")
+	fmt.Fprintf(w, "| scenario | %[1]s | %[2]s | ratio | %[1]s req/CPU-s | %[2]s req/CPU-s | CPU ratio | p99 %[1]s | p99 %[2]s | target |\n", o.aHead, o.bHead)
 	fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|---|")
 	totalErrors := int64(0)
 	busy, unsaturated := false, false
+	// A section's goal may sit between two 2-digit ratios (0.97): there a
+	// ratio of 0.9695 must not read "0.97" beside a MISS.
+	rf := ratio
+	if o.section {
+		rf = ratio3
+	}
 	for _, s := range scen {
-		r := summarize(s, clk)
+		r := summarize(s, clk, o.a, o.b)
 		totalErrors += r.errors
 		var v string
 		if s.target == "thr+cpu" {
-			v = verdict(r.ratio, r.cpuRatio)
+			v = verdict(o.goal, r.ratio, r.cpuRatio)
 		} else {
-			v = verdict(r.ratio)
+			v = verdict(o.goal, r.ratio)
 		}
 		if r.errors > 0 {
 			v += fmt.Sprintf(", %d errors", r.errors)
@@ -297,23 +335,31 @@ func write(w io.Writer, scen []*scenario, meta map[string]string, info []string,
 			unsaturated = true
 		}
 		fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n",
-			s.label, rate(r.hb, s.unit), rate(r.ng, s.unit), ratio(r.ratio),
-			count(r.hbCPU), count(r.ngCPU), ratio(r.cpuRatio),
+			s.label, rate(r.hb, s.unit), rate(r.ng, s.unit), rf(r.ratio),
+			count(r.hbCPU), count(r.ngCPU), rf(r.cpuRatio),
 			ms(r.hbP99), ms(r.ngP99), v)
 	}
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files, the upload and the listings need ratio ≥ 1.0.")
-	fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
+	if o.section {
+		fmt.Fprintf(w, "Target: ratio ≥ %.2f on every row. Ratios are %s/%s, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...). ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n",
+			o.goal, o.aHead, o.bHead, noise*100)
+	} else {
+		fmt.Fprintln(w, "Targets: echo and user-agent need ratio and CPU ratio ≥ 1.0; the files, the upload and the listings need ratio ≥ 1.0.")
+		fmt.Fprintf(w, "Ratios are httpbox/nginx, each the median over rounds of the ratio within one round (servers alternate A B, B A, ...); above 1.0 httpbox is ahead. ±%.0f%% is noise on this shared 2-core machine: a MISS inside that band is marked \"(noise)\". req/CPU-s counts the server's user+system CPU time only.\n", noise*100)
+	}
 	if busy {
 		fmt.Fprintf(w, "\n\"busy CPU (N%%)\": in some run of that row, other work took more than %.0f%% of the server's or the client's CPU (the worst share is shown). The two servers then did not get the same machine, so the req/s ratio is unreliable; the req/CPU-s columns and their ratio hold up better.\n", busyPct)
 	}
 	if unsaturated {
-		fmt.Fprintf(w, "\n\"server CPU use H/N\": the median share of its CPU that httpbox/nginx used in that row, shown when one stayed under %.0f%%. That server was then waiting on something else (the client, the disk, the other server's share of the machine), so its req/s is not its capacity; req/CPU-s still compares the cost per request.\n", saturated*100)
+		fmt.Fprintf(w, "\n\"server CPU use A/B\": the median share of its CPU that %s/%s used in that row, shown when one stayed under %.0f%%. That server was then waiting on something else (the client, the disk, the other server's share of the machine), so its req/s is not its capacity; req/CPU-s still compares the cost per request.\n", o.aHead, o.bHead, saturated*100)
 	}
 	if totalErrors > 0 {
 		fmt.Fprintf(w, "\n**%d requests failed** (non-2xx/3xx or socket errors): those rows do not measure what they say.\n", totalErrors)
 	}
 	fmt.Fprintln(w)
+	if o.section {
+		return
+	}
 
 	rssTarget := num(meta["target_rss_mib"])
 	idleTarget := num(meta["target_idle_rss_mib"])
@@ -384,6 +430,13 @@ func ratio(x float64) string {
 		return "n/a"
 	}
 	return fmt.Sprintf("%.2f", x)
+}
+
+func ratio3(x float64) string {
+	if math.IsNaN(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.3f", x)
 }
 
 func ms(x float64) string {
