@@ -309,6 +309,24 @@ func (t *tlsConn) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// ReadFrom sends a streamed body in writes of sendChunk: through
+// fasthttp's 4 KiB write buffer every TLS record carried 4 KiB (4,095
+// writes for 16 MiB, and 0.39 of nginx's HTTPS throughput), where a
+// record may carry 16 KiB. Each write still goes out steadily (see
+// conn.Write). A body that ends before its length fails the connection,
+// as on a plain one.
+func (t *tlsConn) ReadFrom(r io.Reader) (int64, error) {
+	buf := sendBuffers.Get().(*[sendChunk]byte)
+	defer sendBuffers.Put(buf)
+	// tls.Conn has no ReadFrom of its own: the struct only keeps
+	// CopyBuffer from finding this one again.
+	n, err := io.CopyBuffer(struct{ io.Writer }{t.Conn}, r, buf[:])
+	if lr, ok := r.(*io.LimitedReader); ok && err == nil && lr.N > 0 {
+		err = fmt.Errorf("body ended after %d bytes, %d short: %w", n, lr.N, io.ErrUnexpectedEOF)
+	}
+	return n, err
+}
+
 // requestLineTooLong reports whether the head fasthttp could not fit in
 // its buffer has no line feed in it: its request line alone is too long.
 // Two bytes of slack allow the empty line a client may send before a
