@@ -15,7 +15,10 @@ import (
 
 // benchServer is the real server, access log on (to io.Discard), serving a
 // root with one small file.
-func benchServer(tb testing.TB) *fasthttp.Server {
+func benchServer(tb testing.TB) *fasthttp.Server { return metricsBenchServer(tb, false) }
+
+// metricsBenchServer is benchServer with metrics on, or off.
+func metricsBenchServer(tb testing.TB, metricsOn bool) *fasthttp.Server {
 	tb.Helper()
 	dir := tb.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "small.txt"), bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
@@ -24,6 +27,9 @@ func benchServer(tb testing.TB) *fasthttp.Server {
 	cfg := testConfig(dir)
 	cfg.quiet = false
 	logger := newAccessLog(io.Discard, cfg.quiet)
+	if metricsOn {
+		logger.metrics = newServerMetrics("dir", newConnSet(0, 0))
+	}
 	tb.Cleanup(func() { logger.Close() })
 	return newServer(cfg, testBackend(tb, dir), logger)
 }
@@ -49,30 +55,37 @@ var allocBudgets = []struct {
 }
 
 // TestAllocations holds every hot route to its allocation budget per
-// request. A connection has costs of its own (fasthttp's per-connection
-// buffers), so the test serves one connection carrying 1 request and one
-// carrying 1+n pipelined requests, and charges the difference to the n.
+// request (see allocsPerRequest).
 func TestAllocations(t *testing.T) {
 	srv := benchServer(t)
-	const n = 16
 	for _, tt := range allocBudgets {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &connStub{}
-			serve := func(requests int) func() {
-				pipelined := strings.Repeat(tt.request, requests)
-				return func() { c.serve(t, srv, pipelined) }
-			}
-			serve(1)()
-			if !bytes.HasPrefix(c.w.Bytes(), []byte("HTTP/1.1 200 OK")) {
-				t.Fatalf("got %q, want 200", c.w.Bytes())
-			}
-			one := testing.AllocsPerRun(100, serve(1))
-			many := testing.AllocsPerRun(100, serve(1+n))
-			if perRequest := (many - one) / n; perRequest > tt.budget {
+			if perRequest := allocsPerRequest(t, srv, tt.request); perRequest > tt.budget {
 				t.Errorf("%s: %.2f allocations per request, budget %.0f", tt.name, perRequest, tt.budget)
 			}
 		})
 	}
+}
+
+// allocsPerRequest is what the server allocates per request. A
+// connection has costs of its own (fasthttp's per-connection buffers), so
+// it serves one connection carrying 1 request and one carrying 1+n
+// pipelined requests, and charges the difference to the n.
+func allocsPerRequest(t *testing.T, srv *fasthttp.Server, request string) float64 {
+	t.Helper()
+	const n = 16
+	c := &connStub{}
+	serve := func(requests int) func() {
+		pipelined := strings.Repeat(request, requests)
+		return func() { c.serve(t, srv, pipelined) }
+	}
+	serve(1)()
+	if !bytes.HasPrefix(c.w.Bytes(), []byte("HTTP/1.1 200 OK")) {
+		t.Fatalf("got %q, want 200", c.w.Bytes())
+	}
+	one := testing.AllocsPerRun(100, serve(1))
+	many := testing.AllocsPerRun(100, serve(1+n))
+	return (many - one) / n
 }
 
 // BenchmarkRoutes measures each route through the real server.

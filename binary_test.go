@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -107,6 +108,13 @@ func startBinary(t testing.TB, root string, args ...string) *serverProc {
 // environment, extra files) before it starts.
 func startBinaryCmd(t testing.TB, root string, adjust func(*exec.Cmd), args ...string) *serverProc {
 	t.Helper()
+	return startServer(t, root, adjust, startLine, args...)
+}
+
+// startServer starts the binary and waits for its start-up line, which
+// must match want; its first group is the address the server listens on.
+func startServer(t testing.TB, root string, adjust func(*exec.Cmd), want *regexp.Regexp, args ...string) *serverProc {
+	t.Helper()
 	bin := buildBinary(t)
 	all := []string{"--host", "127.0.0.1", "--port", "0"}
 	if root != "" { // "" when args name the storage
@@ -164,9 +172,9 @@ func startBinaryCmd(t testing.TB, root string, adjust func(*exec.Cmd), args ...s
 	})
 	select {
 	case line := <-lines:
-		m := startLine.FindStringSubmatch(line)
+		m := want.FindStringSubmatch(line)
 		if m == nil {
-			t.Fatalf("start-up line %q does not match %v; stderr:\n%s", line, startLine, p.stderr)
+			t.Fatalf("start-up line %q does not match %v; stderr:\n%s", line, want, p.stderr)
 		}
 		p.addr = m[1]
 	case <-time.After(15 * time.Second):
@@ -696,4 +704,31 @@ func mountTmpfs(t testing.TB, opts string) string {
 		}
 	})
 	return dir
+}
+
+// readSlowly reads body as a slow but steady client does, 256 KiB every
+// 300 ms, renewing conn's read deadline each time, and fails unless it
+// gets exactly want. It returns how long that took.
+func readSlowly(t testing.TB, conn net.Conn, body io.Reader, want []byte) time.Duration {
+	t.Helper()
+	start := time.Now()
+	h := sha256.New()
+	var got int64
+	for got < int64(len(want)) {
+		time.Sleep(300 * time.Millisecond)
+		_ = conn.SetReadDeadline(time.Now().Add(ioTimeout))
+		n, err := io.CopyN(h, body, 256<<10)
+		got += n
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatalf("slow download cut off after %v at byte %d of %d: %v", time.Since(start), got, len(want), err)
+		}
+	}
+	sum := sha256.Sum256(want)
+	if got != int64(len(want)) || !bytes.Equal(h.Sum(nil), sum[:]) {
+		t.Fatalf("slow download: got %d bytes (hash match %v), want exactly the %d bytes of the file", got, bytes.Equal(h.Sum(nil), sum[:]), len(want))
+	}
+	return time.Since(start)
 }

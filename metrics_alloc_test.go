@@ -3,49 +3,18 @@
 package main
 
 import (
-	"bytes"
-	"io"
-	"os"
-	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/valyala/fasthttp"
 )
 
-// metricsBenchServer is benchServer with metrics on, or off.
-func metricsBenchServer(tb testing.TB, on bool) *fasthttp.Server {
-	tb.Helper()
-	dir := tb.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "small.txt"), bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	cfg := testConfig(dir)
-	cfg.quiet = false
-	logger := newAccessLog(io.Discard, cfg.quiet)
-	if on {
-		logger.metrics = newServerMetrics("dir", newConnSet(0, 0))
-	}
-	tb.Cleanup(func() { logger.Close() })
-	return newServer(cfg, testBackend(tb, dir), logger)
-}
-
 // TestAllocationsWithMetrics: metrics cost no allocation: every route
 // keeps its budget with them on.
 func TestAllocationsWithMetrics(t *testing.T) {
 	srv := metricsBenchServer(t, true)
-	const n = 16
 	for _, tt := range allocBudgets {
 		t.Run(tt.name, func(t *testing.T) {
-			c := &connStub{}
-			serve := func(requests int) func() {
-				pipelined := strings.Repeat(tt.request, requests)
-				return func() { c.serve(t, srv, pipelined) }
-			}
-			serve(1)()
-			one := testing.AllocsPerRun(100, serve(1))
-			many := testing.AllocsPerRun(100, serve(1+n))
-			if perRequest := (many - one) / n; perRequest > tt.budget {
+			if perRequest := allocsPerRequest(t, srv, tt.request); perRequest > tt.budget {
 				t.Errorf("%s: %.2f allocations per request with metrics, budget %.0f", tt.name, perRequest, tt.budget)
 			}
 		})

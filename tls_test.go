@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -97,50 +96,7 @@ func startTLSBinary(t *testing.T, root string, args ...string) *serverProc {
 // before it starts.
 func startTLSBinaryCmd(t *testing.T, root string, adjust func(*exec.Cmd), args ...string) *serverProc {
 	t.Helper()
-	all := append([]string{"--host", "127.0.0.1", "--port", "0", "--directory", root}, args...)
-	cmd := exec.Command(buildBinary(t), all...)
-	cmd.Env = os.Environ()
-	if adjust != nil {
-		adjust(cmd)
-	}
-	p := &serverProc{cmd: cmd, root: root, stderr: &lockedBuffer{}, done: make(chan struct{})}
-	pr, err := cmd.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			p.stderr.Write(append(sc.Bytes(), '\n'))
-			select {
-			case first <- sc.Text():
-			default:
-			}
-		}
-		p.err = cmd.Wait()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if p.isRunning() {
-			_ = cmd.Process.Kill()
-			<-p.done
-		}
-	})
-	select {
-	case line := <-first:
-		m := tlsStartLine.FindStringSubmatch(line)
-		if m == nil {
-			t.Fatalf("start-up line %q does not match %v", line, tlsStartLine)
-		}
-		p.addr = m[1]
-	case <-time.After(15 * time.Second):
-		t.Fatalf("no start-up line within 15s; stderr:\n%s", p.stderr)
-	}
-	return p
+	return startServer(t, root, adjust, tlsStartLine, args...)
 }
 
 // dialTLS connects to p trusting pool, and returns the connection and the
@@ -325,7 +281,6 @@ func TestTLSWriteProgress(t *testing.T) {
 		}
 		c := tls.Client(raw, &tls.Config{RootCAs: pair.pool, ServerName: "127.0.0.1"})
 		defer c.Close()
-		start := time.Now()
 		_ = c.SetDeadline(time.Now().Add(ioTimeout))
 		if _, err := io.WriteString(c, "GET /files/eight HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"); err != nil {
 			t.Fatal(err)
@@ -335,25 +290,7 @@ func TestTLSWriteProgress(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET /files/eight: %v %v", resp, err)
 		}
-		h := sha256.New()
-		var got int64
-		for got < size {
-			time.Sleep(300 * time.Millisecond)
-			_ = c.SetReadDeadline(time.Now().Add(ioTimeout))
-			n, err := io.CopyN(h, resp.Body, 256<<10)
-			got += n
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				t.Fatalf("slow download cut off after %v at byte %d of %d: %v", time.Since(start), got, size, err)
-			}
-		}
-		sum := sha256.Sum256(want)
-		if got != size || !bytes.Equal(h.Sum(nil), sum[:]) {
-			t.Fatalf("got %d bytes (hash match %v), want the %d bytes of the file", got, bytes.Equal(h.Sum(nil), sum[:]), size)
-		}
-		t.Logf("slow HTTPS download took %v", time.Since(start))
+		t.Logf("slow HTTPS download took %v", readSlowly(t, c, resp.Body, want))
 	})
 
 	t.Run("stalled client is cut off", func(t *testing.T) {
