@@ -264,18 +264,7 @@ func TestS3DownloadTimeouts(t *testing.T) {
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("GET: %v, %v", resp, err)
 		}
-		var got bytes.Buffer
-		start := time.Now()
-		for got.Len() < size {
-			time.Sleep(300 * time.Millisecond)
-			_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
-			if _, err := io.CopyN(&got, resp.Body, 256<<10); err != nil {
-				t.Fatalf("slow download cut off after %v at byte %d of %d: %v", time.Since(start), got.Len(), size, err)
-			}
-		}
-		if !bytes.Equal(got.Bytes(), body) {
-			t.Fatalf("slow download: %d bytes, not the file's", got.Len())
-		}
+		readSlowly(t, c.c, resp.Body, body)
 	})
 
 	t.Run("stalled download is cut off", func(t *testing.T) {
@@ -290,6 +279,37 @@ func TestS3DownloadTimeouts(t *testing.T) {
 		}
 		if n >= size {
 			t.Fatalf("stalled client still received all %d bytes", n)
+		}
+		assertHealthy(t, p)
+	})
+
+	t.Run("store gone mid-download", func(t *testing.T) {
+		// The store dies while a body is streamed from it: the client
+		// gets the whole body or a cut connection, never a hang and
+		// never a short body that looks complete; the server serves on.
+		big := pattern(6, 64<<20)
+		want(t, upload(t, p, "PUT", "/files/big", big), "PUT 64 MiB", 201, nil)
+		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
+		c.send("GET /files/big HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+		_ = c.c.SetReadDeadline(time.Now().Add(ioTimeout))
+		resp, err := http.ReadResponse(c.br, &http.Request{Method: http.MethodGet})
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET: %v, %v", resp, err)
+		}
+		first := make([]byte, 1<<20)
+		if _, err := io.ReadFull(resp.Body, first); err != nil {
+			t.Fatal(err)
+		}
+		srv.Stop()
+		defer srv.Restart()
+		_ = c.c.SetReadDeadline(time.Now().Add(3 * ioTimeout))
+		rest, err := io.ReadAll(resp.Body)
+		var ne net.Error
+		switch got := append(first, rest...); {
+		case errors.As(err, &ne) && ne.Timeout():
+			t.Fatalf("the download hung after the store went away (%d bytes)", len(got))
+		case err == nil && !bytes.Equal(got, big):
+			t.Fatalf("a body of %d bytes ended cleanly, but it is not the file's %d", len(got), len(big))
 		}
 		assertHealthy(t, p)
 	})
