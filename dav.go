@@ -29,9 +29,9 @@ import (
 // native too: each is one Backend call, atomic per backend, and x/net/webdav
 // would do them through its FileSystem (a COPY through Read and Write, a
 // LOCK without shared locks). PROPFIND and PROPPATCH, whose XML is the
-// bulk of the protocol, go to x/net/webdav's handler through
-// fasthttpadaptor, which buffers bodies: theirs are limited to
-// davMaxXMLBody, and its FileSystem is the store (davFS).
+// bulk of the protocol, go to x/net/webdav's handler: their request
+// bodies are read whole, within davMaxXMLBody, its answer is streamed as
+// it writes it (stream), and its FileSystem is the store (davFS).
 
 // davMaxLockOwner bounds the DAV:owner a lock keeps: clients put a name
 // or a URL there (litmus, Windows, Finder: under 200 bytes).
@@ -590,18 +590,7 @@ func (d *davHandler) propfind(ctx *fasthttp.RequestCtx) {
 		writeError(ctx, fasthttp.StatusBadRequest, "bad Depth header")
 		return
 	}
-	info, err := d.backend.Stat(storeContext, name)
-	if err != nil {
-		d.files.fail(ctx, opRead, err)
-		return
-	}
-	if !d.readXMLBody(ctx) {
-		return
-	}
-	fsys := newDAVFS(d.backend, d.locks)
-	fsys.known[name] = info
-	fsys.liveOnly = asksLiveOnly(ctx.Request.Body())
-	d.serveXML(ctx, fsys, name)
+	d.serveProps(ctx, name)
 }
 
 // proppatch answers PROPPATCH through x/net/webdav, once the writing
@@ -611,6 +600,13 @@ func (d *davHandler) proppatch(ctx *fasthttp.RequestCtx) {
 	if status != 0 || !d.checkLocks(ctx, name, davScope{name: name}) {
 		return
 	}
+	d.serveProps(ctx, name)
+}
+
+// serveProps answers PROPFIND or PROPPATCH of name through x/net/webdav,
+// once name is known to exist and the XML body is in. A PROPFIND of live
+// properties alone reads no dead ones (a HEAD per object on S3).
+func (d *davHandler) serveProps(ctx *fasthttp.RequestCtx, name string) {
 	info, err := d.backend.Stat(storeContext, name)
 	if err != nil {
 		d.files.fail(ctx, opRead, err)
@@ -621,12 +617,13 @@ func (d *davHandler) proppatch(ctx *fasthttp.RequestCtx) {
 	}
 	fsys := newDAVFS(d.backend, d.locks)
 	fsys.known[name] = info
+	fsys.liveOnly = string(ctx.Method()) == "PROPFIND" && asksLiveOnly(ctx.Request.Body())
 	d.serveXML(ctx, fsys, name)
 }
 
 // readXMLBody reads a small XML body whole, within davMaxXMLBody and the
-// read timeout, so that fasthttpadaptor finds it in memory (it would
-// otherwise read a streamed body of any size). It reports whether it
+// read timeout, so that the request handed to x/net/webdav carries it in
+// memory (a streamed body would be read to any size). It reports whether it
 // did, having answered otherwise.
 func (d *davHandler) readXMLBody(ctx *fasthttp.RequestCtx) bool {
 	declared := int64(ctx.Request.Header.ContentLength())
