@@ -111,6 +111,11 @@ func (e ended) elapsed(end time.Time) time.Duration {
 // status, body bytes sent and the time from its first byte to its end.
 func (l *accessLog) request(ctx *fasthttp.RequestCtx, e ended) { l.line(ctx, true, e) }
 
+// timesRequests reports whether a request's start and end are wanted: by
+// the access log, or by the metrics. Under --quiet without metrics, no
+// request reads the clock for them.
+func (l *accessLog) timesRequests() bool { return !l.quiet || l.metrics != nil }
+
 // unparsed logs a request whose head fasthttp could not parse: it resets
 // the header then, so method and target are unknown and logged as "-".
 func (l *accessLog) unparsed(ctx *fasthttp.RequestCtx, e ended) { l.line(ctx, false, e) }

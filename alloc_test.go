@@ -5,10 +5,13 @@ package main
 import (
 	"bytes"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -122,5 +125,64 @@ func BenchmarkWrites(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestAllocationsOverTCP holds the connection's own path (conn's reads,
+// writes and deadlines, see timeouts) to no allocation per request: the
+// server, with its listener, on loopback, serves a keep-alive connection
+// from a client that itself allocates nothing per request.
+func TestAllocationsOverTCP(t *testing.T) {
+	srv := benchServer(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logger := newAccessLog(io.Discard, true)
+	t.Cleanup(func() { logger.Close() })
+	ours := &listener{Listener: ln, timeouts: newTimeouts(time.Minute, time.Minute, time.Minute), log: logger, conns: newConnSet(1, 8)}
+	go srv.Serve(ours) //nolint:errcheck // Serve ends with the listener
+	t.Cleanup(func() { _ = srv.Shutdown() })
+
+	c, err := net.Dial("tcp4", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	request := []byte("GET /echo/hello HTTP/1.1\r\nHost: x\r\n\r\n")
+	buf := make([]byte, 4096)
+	var want []byte
+	roundTrip := func() {
+		if _, err := c.Write(request); err != nil {
+			t.Fatal(err)
+		}
+		got := 0
+		for want == nil || got < len(want) {
+			n, err := c.Read(buf[got:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			got += n
+			if want == nil && bytes.HasSuffix(buf[:got], []byte("hello")) {
+				want = bytes.Clone(buf[:got])
+			}
+		}
+	}
+	roundTrip()
+	if !bytes.HasPrefix(want, []byte("HTTP/1.1 200 OK")) {
+		t.Fatalf("got %q, want 200", want)
+	}
+	const n = 20000
+	for range 100 { // warm the pools
+		roundTrip()
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range n {
+		roundTrip()
+	}
+	runtime.ReadMemStats(&after)
+	if perRequest := float64(after.Mallocs-before.Mallocs) / n; perRequest > 0.05 {
+		t.Errorf("%.3f allocations per request over TCP, want none", perRequest)
 	}
 }

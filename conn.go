@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -32,11 +33,11 @@ const (
 // of connections exhausts the file descriptors.
 type listener struct {
 	net.Listener
-	writeTimeout time.Duration
-	log          *accessLog
-	conns        *connSet    // shared by all the listeners of a server
-	tls          *tls.Config // nil for plain HTTP
-	closeOnce    sync.Once
+	timeouts  timeouts
+	log       *accessLog
+	conns     *connSet    // shared by all the listeners of a server
+	tls       *tls.Config // nil for plain HTTP
+	closeOnce sync.Once
 }
 
 // Accept backs off on errors that say the machine is out of something
@@ -56,7 +57,12 @@ func (l *listener) Accept() (net.Conn, error) {
 			if tc, ok := c.(*net.TCPConn); ok {
 				// Our conn stays under TLS, so that accounting, the
 				// lingering close and steady writes still apply.
-				ours := l.conns.add(&conn{TCPConn: tc, writeTimeout: l.writeTimeout, set: l.conns, steady: l.tls != nil})
+				ours, err := newConn(tc, l.timeouts, l.conns, l.tls != nil)
+				if err != nil {
+					_ = tc.Close()
+					continue
+				}
+				l.conns.add(ours)
 				if l.tls != nil {
 					return &tlsConn{Conn: tls.Server(ours, l.tls), under: ours}, nil
 				}
@@ -195,7 +201,12 @@ func acceptErrorPasses(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// conn adds two things to a TCP connection that fasthttp does not do.
+// conn adds three things to a TCP connection that fasthttp does not do.
+//
+// Timeouts: conn enforces --read-timeout, --idle-timeout and
+// --write-timeout itself, arming a deadline only for a read or write that
+// must wait (see timeouts). A write's deadline is renewed as bytes move,
+// so --write-timeout bounds a stall, not a transfer.
 //
 // Lingering close: closing a socket that still holds unread request bytes
 // makes the kernel send RST, and a client that gets RST may discard the
@@ -206,17 +217,16 @@ func acceptErrorPasses(err error) bool {
 // their number is bounded (connSet.maxLingering, see connectionLimit);
 // past the bound a connection closes at once.
 //
-// Progress deadlines for files: fasthttp sets one write deadline per
-// response, which would cut off a slow but steady download of a large
-// file. ReadFrom (the sendfile path) renews the deadline as bytes move, so
-// --write-timeout bounds a stall, not a transfer.
+// Request bookkeeping: when each request starts, and what each receives,
+// for the log and the metrics.
 type conn struct {
 	*net.TCPConn
-	writeTimeout time.Duration
-	part         io.LimitedReader // reused for every chunk: no allocation
-	keptHead     int              // see boundKeptHead
-	sinceLF      int              // see Read
-	set          *connSet
+	raw      syscall.RawConn // the socket, for reads and writes that arm their own deadlines
+	timeouts timeouts
+	opened   time.Time
+	keptHead keptHead // see boundKeptHead
+	sinceLF  int      // see requestRead
+	set      *connSet
 	// waiting is set while the serving goroutine waits in Read with no
 	// byte of a request received yet: the connection is new, or a
 	// keep-alive one between requests. A Close from elsewhere then comes
@@ -224,33 +234,59 @@ type conn struct {
 	// written by the serving goroutine only, and read from any.
 	waiting atomic.Bool
 	closed  atomic.Bool // Close was called
-	// steady: every Write renews the write deadline as bytes move (see
-	// Write). Set for TLS connections.
-	steady bool
+	// underTLS: Read reads TLS records, and tlsConn.Read does the
+	// request's bookkeeping on what they carry.
+	underTLS bool
 	// requestStart is when the first byte of the request being served
 	// arrived, zero between requests; lastEnd, when the previous one
-	// ended (see finish). The serving goroutine alone uses them.
+	// ended (see finish); requests counts the requests begun; inHead is
+	// set while a head has begun and not ended (see headRead). The
+	// serving goroutine alone uses them.
 	requestStart, lastEnd time.Time
+	requests              int
+	inHead                bool
+	// readWant is the deadline of the reads of the request being served,
+	// readSet the one the socket has (see armRead). The serving goroutine
+	// alone uses them.
+	readWant, readSet time.Time
 	// received counts the bytes read, receivedAtEnd their count when the
 	// previous request ended: the metrics charge the difference to the
 	// request that ends (see finish). The serving goroutine alone uses
 	// them.
 	received, receivedAtEnd int64
+	// The read and the send in progress, for the step functions the socket
+	// calls back (bound once, in newConn: a closure per call would be an
+	// allocation per read and write).
+	reading readState
+	sending sendState
+	readFn  func(fd uintptr) bool
+	sendFn  func(fd uintptr) bool
+}
+
+// newConn wraps tc, just accepted, with the server's timeouts.
+func newConn(tc *net.TCPConn, t timeouts, set *connSet, underTLS bool) (*conn, error) {
+	raw, err := tc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	c := &conn{TCPConn: tc, raw: raw, timeouts: t, opened: time.Now(), set: set, underTLS: underTLS}
+	c.bindSteps()
+	return c, nil
 }
 
 // Read reads from the connection. On a plain connection, what it reads
 // is the request (see requestRead); under TLS it is records, and
 // tlsConn.Read does that bookkeeping on what they carry.
 func (c *conn) Read(p []byte) (int, error) {
-	if c.steady {
-		n, err := c.TCPConn.Read(p)
-		c.received += int64(max(n, 0))
+	if c.underTLS {
+		n, err := c.read(p)
+		c.received += int64(n)
 		return n, err
 	}
 	between := c.beforeRequestRead()
-	n, err := c.TCPConn.Read(p)
-	c.received += int64(max(n, 0))
-	c.requestRead(p[:max(n, 0)], between)
+	n, err := c.read(p)
+	c.received += int64(n)
+	c.requestRead(p[:n], between)
 	return n, err
 }
 
@@ -264,19 +300,28 @@ func (c *conn) beforeRequestRead() (between bool) {
 	return between
 }
 
-// requestRead notes p, just read of a request: its first byte starts
-// the request, and the bytes since the last line feed are counted (up to
-// maxHeaderBytes). When a head does not fit fasthttp's buffer, which then
-// holds exactly the request's first maxHeaderBytes, this tells a request
-// line too long for it (414) from headers too large (431); fasthttp's
-// error is the same for both.
+// requestRead notes p, just read of a request. Its first byte starts the
+// request and the head's deadline; a head that does not end in that read
+// is followed (see headRead). The bytes since the last line feed are
+// counted (up to maxHeaderBytes): when a head does not fit fasthttp's
+// buffer, which then holds exactly the request's first maxHeaderBytes,
+// this tells a request line too long for it (414) from headers too large
+// (431); fasthttp's error is the same for both.
 func (c *conn) requestRead(p []byte, between bool) {
 	n := len(p)
 	if between {
 		c.waiting.Store(false)
 		if n > 0 {
-			c.requestStart = time.Now()
+			now := time.Now()
+			c.requestStart, c.readWant = now, now.Add(c.timeouts.read)
+			c.requests++
+			c.inHead = true
 		}
+	}
+	c.headRead(p)
+	if n > 0 && p[n-1] == '\n' {
+		c.sinceLF = 0 // most reads of a head end its last line
+		return
 	}
 	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
 	// where a backward byte loop is not.
@@ -336,44 +381,27 @@ func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
 	return ok && c.sinceLF >= maxHeaderBytes-2
 }
 
-// Write writes p. On a TLS connection, fasthttp writes every body through
-// tls.Conn.Write, record by record (tls.Conn has no ReadFrom, so the
-// progress deadlines of ReadFrom never apply), under the one write
-// deadline it sets per response, which would cut off a slow but steady
-// download. So each write there gets a fresh --write-timeout and goes out
-// steadily (see sendSteadily): --write-timeout bounds a stall, not a
-// transfer, on TLS too. Plain connections keep the plain write, which
-// costs no allocation.
-func (c *conn) Write(p []byte) (int, error) {
-	if !c.steady {
-		return c.TCPConn.Write(p)
-	}
-	if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
-		return 0, err
-	}
-	return c.writeSteadily(p)
-}
+// Write writes p whole, steadily (see sendSteadily): --write-timeout
+// bounds each wait for the client to take bytes, not the answer. Under
+// TLS, the records come this way too.
+func (c *conn) Write(p []byte) (int, error) { return c.writeSteadily(p) }
 
-// ReadFrom sends a streamed body: r is fasthttp's *io.LimitedReader
-// around a sentBody. Every write that moves bytes renews the write
-// deadline, so --write-timeout bounds a stall, not a transfer, whatever
-// the body's source. A body with a file goes out with sendfile where the
-// platform allows (sendFile); others are copied in chunks, each write with
-// its own deadline.
+// ReadFrom sends a streamed body: r is fasthttp's *io.LimitedReader,
+// usually around a sentBody. A body with a file goes out with sendfile
+// where the platform allows (sendFile); others are copied in chunks, each
+// written steadily.
 func (c *conn) ReadFrom(r io.Reader) (int64, error) {
-	lr, ok := r.(*io.LimitedReader)
-	if !ok {
-		return c.TCPConn.ReadFrom(r)
+	lr, _ := r.(*io.LimitedReader)
+	if lr == nil {
+		lr = &io.LimitedReader{R: r, N: math.MaxInt64}
 	}
-	body, ok := lr.R.(*sentBody)
-	if !ok {
-		return c.TCPConn.ReadFrom(r)
-	}
-	if f := body.file(); f != nil {
-		if n, handled, err := c.sendFile(f, lr.N); handled {
-			lr.N -= n
-			body.moved(n)
-			return n, err
+	if body, ok := lr.R.(*sentBody); ok {
+		if f := body.file(); f != nil {
+			if n, handled, err := c.sendFile(f, lr.N); handled {
+				lr.N -= n
+				body.moved(n)
+				return n, err
+			}
 		}
 	}
 	want := lr.N
@@ -389,13 +417,15 @@ func (c *conn) ReadFrom(r io.Reader) (int64, error) {
 				return total, werr
 			}
 		}
-		if err == io.EOF || err == io.ErrUnexpectedEOF {
+		switch {
+		case (err == io.EOF || err == io.ErrUnexpectedEOF) && want == math.MaxInt64:
+			return total, nil // a body of unknown length ended
+		case err == io.EOF || err == io.ErrUnexpectedEOF:
 			// The body ended early (a file that shrank, a store that
 			// hung up): the response promised more, so the connection
 			// must fail rather than look complete.
 			return total, fmt.Errorf("body ended after %d of %d bytes: %w", total, want, io.ErrUnexpectedEOF)
-		}
-		if err != nil {
+		case err != nil:
 			return total, err
 		}
 	}
@@ -436,7 +466,7 @@ func (c *conn) Close() error {
 }
 
 func (c *conn) linger() {
-	_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	_ = c.TCPConn.SetReadDeadline(time.Now().Add(lingerTimeout))
 	_, _ = io.CopyN(io.Discard, c.TCPConn, lingerBytes)
 	_ = c.TCPConn.Close()
 	c.set.lingering.Add(-1)

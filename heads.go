@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -19,29 +18,27 @@ const (
 	// keptHeadBudget bounds the parsed-head state a connection keeps
 	// between requests, so that an open connection holds well under 64 KiB
 	// whatever its heads looked like. Past it the state is dropped, which
-	// costs the next request a dozen allocations; ordinary heads stay
-	// under it for dozens of requests.
+	// costs the next request a dozen allocations; a connection whose heads
+	// are ordinary (a browser's, curl's) never gets there.
 	keptHeadBudget = 16 << 10
 	// headFieldCost estimates a field's slot and name copy.
 	headFieldCost = 64
 )
 
 // headerReceived runs once a head is parsed, before fasthttp reads any of
-// the body. It restarts --read-timeout for the body, and has fasthttp read
-// no more than the body's first byte before the handler: otherwise it
-// reads up to 8 KiB under the head's deadline, which cut off slow but
-// steady uploads. bodyReader then bounds each pause. A head with too many
-// fields is made bodiless and closing, so that serve refuses it at once,
-// without waiting for a body or sending 100 Continue.
-func headerReceived(readTimeout time.Duration) func(*fasthttp.RequestHeader) fasthttp.RequestConfig {
-	return func(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-		if tooManyFields(h) {
-			h.SetContentLength(0) // also drops Transfer-Encoding
-			h.Del(fasthttp.HeaderExpect)
-			h.SetConnectionClose()
-		}
-		return fasthttp.RequestConfig{ReadTimeout: readTimeout, MaxRequestBodySize: 1}
+// the body. It has fasthttp read no more than the body's first byte before
+// the handler, under the deadline the head's end set (see conn.headRead):
+// otherwise it reads up to 8 KiB so, which cut off slow but steady
+// uploads. bodyReader then bounds each pause. A head with too many fields
+// is made bodiless and closing, so that serve refuses it at once, without
+// waiting for a body or sending 100 Continue.
+func headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	if tooManyFields(h) {
+		h.SetContentLength(0) // also drops Transfer-Encoding
+		h.Del(fasthttp.HeaderExpect)
+		h.SetConnectionClose()
 	}
+	return fasthttp.RequestConfig{MaxRequestBodySize: 1}
 }
 
 // tooManyFields reports whether a head has more than maxHeaderFields
@@ -62,25 +59,44 @@ func tooManyFields(h *fasthttp.RequestHeader) bool {
 }
 
 // boundKeptHead runs when a request has been answered and logged. It
-// charges the head's parsed state to the connection and drops that state
-// once the connection's share passes keptHeadBudget.
+// estimates the parsed-head state the connection keeps, and drops that
+// state once the estimate passes keptHeadBudget.
+//
+// fasthttp reuses that state: each field's slot keeps the largest name
+// and value it held, and the URI's buffers their largest. So what a
+// connection keeps grows with the largest heads it saw, not with their
+// number: at most a slot per field of its longest list of fields, each
+// holding no more than its longest head, and three copies of its longest
+// request URI (as sent, as a path, decoded). A connection that sends the
+// same small head again and again never drops, and never allocates again.
 func boundKeptHead(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.Header.RawHeaders()
-	// The request URI is kept three times: as sent, as a path, decoded.
-	cost := len(raw) + 3*len(ctx.Request.Header.RequestURI()) + headFieldCost*bytes.Count(raw, []byte{'\n'})
+	seen := keptHead{
+		fields: bytes.Count(raw, []byte{'\n'}),
+		head:   len(raw),
+		uri:    len(ctx.Request.Header.RequestURI()),
+	}
 	c, ok := connOf(ctx)
 	if !ok { // not a TCP connection: judge each request alone
-		if cost > keptHeadBudget {
+		if seen.cost() > keptHeadBudget {
 			dropRequestState(ctx)
 		}
 		return
 	}
-	c.keptHead += cost
-	if c.keptHead > keptHeadBudget {
+	k := &c.keptHead
+	k.fields, k.head, k.uri = max(k.fields, seen.fields), max(k.head, seen.head), max(k.uri, seen.uri)
+	if k.cost() > keptHeadBudget {
 		dropRequestState(ctx)
-		c.keptHead = 0
+		*k = keptHead{}
 	}
 }
+
+// keptHead is the largest of what a connection's heads held since its
+// parsed state was last dropped (see boundKeptHead).
+type keptHead struct{ fields, head, uri int }
+
+// cost bounds the parsed state such heads leave.
+func (k keptHead) cost() int { return k.fields*(headFieldCost+k.head) + 3*k.uri }
 
 // dropRequestState lets the garbage collector have a request's parsed
 // head, instead of fasthttp keeping it for the next request or in its

@@ -414,7 +414,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	addrs := make([]string, len(lns))
 	for i, ln := range lns {
 		addrs[i] = scheme + ln.Addr().String()
-		lns[i] = &listener{Listener: ln, writeTimeout: cfg.writeTimeout, log: logger, conns: conns, tls: tlsConfig}
+		lns[i] = &listener{Listener: ln, timeouts: newTimeouts(cfg.readTimeout, cfg.idleTimeout, cfg.writeTimeout), log: logger, conns: conns, tls: tlsConfig}
 	}
 	metricsAt := ""
 	if metricsLn != nil {
@@ -590,16 +590,16 @@ func newServer(cfg config, backend store.Backend, logger *accessLog) *fasthttp.S
 		serve = logger.metrics.countUploads(serve)
 	}
 	return &fasthttp.Server{
-		Handler:        serve,
-		ErrorHandler:   h.requestError,
-		ExpectHandler:  h.expect,
-		ReadTimeout:    cfg.readTimeout,
-		WriteTimeout:   cfg.writeTimeout,
-		IdleTimeout:    cfg.idleTimeout,
+		Handler:       serve,
+		ErrorHandler:  h.requestError,
+		ExpectHandler: h.expect,
+		// No ReadTimeout, WriteTimeout or IdleTimeout: each conn enforces
+		// the timeouts, more cheaply than fasthttp would (see timeouts).
 		ReadBufferSize: maxHeaderBytes,
-		// --read-timeout bounds the head as a whole and each pause of a
-		// body; see headerReceived.
-		HeaderReceived:               headerReceived(cfg.readTimeout),
+		HeaderReceived: headerReceived,
+		// The handlers read the clock only when they need it; fasthttp
+		// would read it for every request.
+		LazyRequestTime:              true,
 		StreamRequestBody:            true, // uploads of any size in flat memory
 		DisablePreParseMultipartForm: true,
 		NoDefaultServerHeader:        true,

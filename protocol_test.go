@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -53,6 +54,65 @@ func TestRequestLineTooLongIs414(t *testing.T) {
 				t.Errorf("%s: got %d %q, want %d", tc.name, r.status, r.body, want)
 			}
 		}
+	}
+}
+
+// TestHeaderTimeoutIs408: a head still unfinished at --read-timeout gets
+// 408 and the connection closes. The connection enforces the timeouts
+// (see conn), so this takes the binary, over TCP.
+func TestHeaderTimeoutIs408(t *testing.T) {
+	t.Parallel()
+	p := startBinary(t, t.TempDir(), "--read-timeout", "300ms")
+	c := dialRaw(t, p)
+	c.send("GET /echo/x HTTP/1.1\r\nHo")
+	start := time.Now()
+	r, err := c.read(http.MethodGet, 3*time.Second)
+	if err != nil || r.status != 408 {
+		t.Fatalf("unfinished head: got %+v, %v; want 408", r, err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("408 after %v, want about 300ms", took)
+	}
+	if _, closed := c.rest(time.Second); !closed {
+		t.Errorf("the connection stayed open after the 408")
+	}
+}
+
+// TestDeadlinesOfEarlierWaitsPassUnfelt: a deadline armed for one wait
+// (see conn.armRead, armWrite) stays on the socket after it, and passes
+// while the connection does something else. It must not cut off a later
+// read or write that had no need to wait yet. Here a download stalls the
+// server's writes for 1 s, so the read deadline of the wait for its
+// request (300 ms) passes before the next request is read; then an upload
+// paced within --read-timeout takes over 2 s, so the write deadline the
+// download armed (--write-timeout 2s) passes before its answer goes out.
+// Both requests and a third must be served on the one connection.
+func TestDeadlinesOfEarlierWaitsPassUnfelt(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	big := bytes.Repeat([]byte("0123456789abcdef"), 6<<20/16)
+	writeTree(t, root, "big", big)
+	p := startBinary(t, root, "--read-timeout", "300ms", "--idle-timeout", "300ms", "--write-timeout", "2s")
+	c := dialRawWith(t, p, smallRcvBufDialer(8<<10))
+
+	time.Sleep(100 * time.Millisecond) // the server's read waits, with a deadline
+	c.send("GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
+	time.Sleep(time.Second) // the server's socket fills; its write waits
+	if r := c.mustRead(http.MethodGet); r.status != 200 || !bytes.Equal(r.body, big) {
+		t.Fatalf("download: got %d and %d bytes, want 200 and the %d of the file", r.status, len(r.body), len(big))
+	}
+
+	c.send("PUT /files/up HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n\r\n")
+	for _, b := range "hello world" {
+		time.Sleep(200 * time.Millisecond)
+		c.send(string(b))
+	}
+	if r := c.mustRead(http.MethodPut); r.status != 201 {
+		t.Fatalf("upload after the download, on the same connection: got %d %q, want 201", r.status, r.body)
+	}
+	c.send("GET /files/up HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead(http.MethodGet); r.status != 200 || string(r.body) != "hello world" {
+		t.Fatalf("a third request: got %d %q, want 200 \"hello world\"", r.status, r.body)
 	}
 }
 

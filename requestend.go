@@ -15,7 +15,10 @@ import (
 // body bytes actually sent, and settles what the connection keeps of the
 // request's head. A request that was not parsed keeps nothing.
 func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
-	e := ended{start: requestStart(ctx), end: time.Now(), sent: sent}
+	e := ended{sent: sent}
+	if h.log.timesRequests() {
+		e.start, e.end = requestStart(ctx), time.Now()
+	}
 	if parsed {
 		h.log.request(ctx, e)
 	} else {

@@ -787,15 +787,6 @@ func TestPanicIsContained(t *testing.T) {
 	}
 }
 
-func TestHeaderTimeoutIs408(t *testing.T) {
-	t.Parallel()
-	s := newTestServer(t, func(c *config) { c.readTimeout = 300 * time.Millisecond })
-	reply, closed := s.raw(t, "GET /echo/x HTTP/1.1\r\nHo", 3*time.Second)
-	if !strings.HasPrefix(reply, "HTTP/1.1 408 ") || !closed {
-		t.Errorf("unfinished head: got %q (closed %v), want 408 and close", reply, closed)
-	}
-}
-
 // connStub is a net.Conn that reads one prepared request and discards the
 // response, so that a whole request runs through fasthttp's ServeConn
 // without a network (fasthttp's allocation_test.go does the same).

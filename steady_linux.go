@@ -3,9 +3,9 @@ package main
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -13,76 +13,167 @@ import (
 // maxSendfile bounds one sendfile call, as Go's own net package does.
 const maxSendfile = 4 << 20
 
-// sendSteadily moves n bytes to the connection, step by step, so that
-// --write-timeout bounds a stall, not a transfer:
-//
-//   - every step that moves bytes renews the write deadline;
-//   - when the deadline passes while the socket buffer is full, the bytes
-//     still queued in it (SIOCOUTQ) tell whether the client took any since
-//     the buffer filled. A large buffer (several MiB on a fast link) may
-//     take longer than the timeout to drain to the point where the kernel
-//     reports it writable again, even for a client that reads steadily.
-//
-// Only a client that took nothing for a whole --write-timeout is cut off.
-// step moves at most the given number of bytes to the socket fd and says
-// how many it moved; it may fail with EAGAIN when the socket is full.
-func (c *conn) sendSteadily(dst syscall.RawConn, n int64, step func(fd int, max int64) (int, error)) (written int64, err error) {
-	var stepErr error
-	queuedWhenFull := -1
-	send := func(fd uintptr) bool {
-		for written < n {
-			m, err := step(int(fd), n-written)
-			if m > 0 {
-				written += int64(m)
-				_ = c.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+// readState is the read in progress (see conn.read).
+type readState struct {
+	p     []byte
+	n     int
+	err   error
+	steps int // calls of readStep: none means the read never began
+}
+
+// sendState is the send in progress (see sendSteadily).
+type sendState struct {
+	p       []byte // a write: what is left to write
+	srcFD   int    // a sendfile: the file's descriptor, else -1
+	left    int64
+	written int64
+	err     error
+	steps   int // calls of sendStep: none means the send never began
+	// queuedWhenFull is what the socket still held when it last filled,
+	// or -1 (see drainedSince).
+	queuedWhenFull int
+}
+
+func (c *conn) bindSteps() { c.readFn, c.sendFn = c.readStep, c.sendStep }
+
+// read reads into p from the socket. A read that finds nothing to read
+// arms its deadline before it waits (see armRead); one that finds bytes
+// reads no clock and moves no timer.
+func (c *conn) read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	r := &c.reading
+	for retried := false; ; retried = true {
+		*r = readState{p: p}
+		err := c.raw.Read(c.readFn)
+		if err == nil {
+			err = r.err
+		}
+		if err != nil && r.steps == 0 && !retried && isTimeout(err) {
+			// The deadline of an earlier wait had passed before this
+			// read began: it is not this read's.
+			if err := c.unsetRead(); err != nil {
+				return 0, err
 			}
-			switch {
-			case errors.Is(err, syscall.EAGAIN):
-				queuedWhenFull, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
-				return false // wait until the socket drains, under the deadline
-			case errors.Is(err, syscall.EINTR):
-			case err != nil:
-				stepErr = err
-				return true
-			case m == 0:
-				stepErr = io.ErrUnexpectedEOF // the source ended early
+			continue
+		}
+		n := r.n
+		r.p = nil
+		return n, err
+	}
+}
+
+func (c *conn) readStep(fd uintptr) bool {
+	r := &c.reading
+	r.steps++
+	for {
+		n, err := syscall.Read(int(fd), r.p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err == syscall.EAGAIN:
+			if r.err = c.armRead(); r.err != nil {
 				return true
 			}
+			return false // wait until readable, under the deadline
+		case err != nil:
+			r.err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("read", err)}
+		case n == 0:
+			r.err = io.EOF
+		default:
+			r.n = n
 		}
 		return true
 	}
+}
+
+// sendSteadily moves the send prepared in c.sending to the connection,
+// step by step, so that --write-timeout bounds a stall, not a transfer:
+//
+//   - a step that finds the socket full arms the write deadline,
+//     --write-timeout from then, and waits; one that finds room arms
+//     nothing;
+//   - when the deadline passes while the socket is still full, the bytes
+//     still queued in it (SIOCOUTQ) tell whether the client took any since
+//     it filled. A large buffer (several MiB on a fast link) may take
+//     longer than the timeout to drain to the point where the kernel
+//     reports it writable again, even for a client that reads steadily.
+//
+// Only a client that took nothing for a whole --write-timeout is cut off.
+func (c *conn) sendSteadily() (written int64, err error) {
+	s := &c.sending
+	s.queuedWhenFull = -1
 	for {
-		waitErr := dst.Write(send)
+		s.steps = 0
+		waitErr := c.raw.Write(c.sendFn)
 		switch {
-		case stepErr != nil:
-			return written, stepErr
-		case !errors.Is(waitErr, os.ErrDeadlineExceeded) || !c.drainedSince(dst, &queuedWhenFull):
-			return written, waitErr
+		case s.err != nil:
+			return s.written, s.err
+		case waitErr == nil:
+			return s.written, nil
+		case !isTimeout(waitErr):
+			return s.written, waitErr
+		case s.steps > 0 && !c.drainedSince(&s.queuedWhenFull):
+			return s.written, waitErr
 		}
-		_ = c.SetWriteDeadline(time.Now().Add(c.writeTimeout))
+		// The client took bytes since the socket filled, or the deadline
+		// was an earlier send's, passed before this one began: a fresh
+		// one, and on.
+		if err := c.armWrite(); err != nil {
+			return s.written, err
+		}
 	}
+}
+
+func (c *conn) sendStep(fd uintptr) bool {
+	s := &c.sending
+	s.steps++
+	for s.left > 0 {
+		var m int
+		var err error
+		if s.srcFD >= 0 {
+			m, err = syscall.Sendfile(int(fd), s.srcFD, nil, int(min(s.left, maxSendfile)))
+		} else {
+			m, err = syscall.Write(int(fd), s.p[int64(len(s.p))-s.left:])
+		}
+		if m > 0 {
+			s.written += int64(m)
+			s.left -= int64(m)
+		}
+		switch {
+		case err == syscall.EAGAIN:
+			s.queuedWhenFull, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+			if s.err = c.armWrite(); s.err != nil {
+				return true
+			}
+			return false // wait until the socket drains, under the deadline
+		case err == syscall.EINTR:
+		case err != nil && s.srcFD >= 0:
+			s.err = os.NewSyscallError("sendfile", err)
+			return true
+		case err != nil:
+			s.err = &net.OpError{Op: "write", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: os.NewSyscallError("write", err)}
+			return true
+		case m == 0:
+			s.err = io.ErrUnexpectedEOF // the source ended early
+			return true
+		}
+	}
+	return true
 }
 
 // sendFile sends n bytes of f from its current offset with sendfile(2),
 // steadily (see sendSteadily). handled is false when the file cannot be
 // sent this way and nothing was: the caller copies it.
 func (c *conn) sendFile(f *os.File, n int64) (written int64, handled bool, err error) {
-	dst, err := c.SyscallConn()
-	if err != nil {
-		return 0, false, nil
-	}
 	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, false, nil
 	}
 	ctlErr := src.Control(func(srcFD uintptr) {
-		written, err = c.sendSteadily(dst, n, func(fd int, left int64) (int, error) {
-			m, err := syscall.Sendfile(fd, int(srcFD), nil, int(min(left, maxSendfile)))
-			if err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR) {
-				err = os.NewSyscallError("sendfile", err)
-			}
-			return max(m, 0), err
-		})
+		c.sending = sendState{srcFD: int(srcFD), left: n}
+		written, err = c.sendSteadily()
 	})
 	if err == nil {
 		err = ctlErr
@@ -93,28 +184,19 @@ func (c *conn) sendFile(f *os.File, n int64) (written int64, handled bool, err e
 	return written, true, err
 }
 
-// writeSteadily writes p whole, steadily (see sendSteadily): the chunks
-// of bodies that are not files.
+// writeSteadily writes p whole, steadily (see sendSteadily).
 func (c *conn) writeSteadily(p []byte) (int, error) {
-	dst, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	written, err := c.sendSteadily(dst, int64(len(p)), func(fd int, left int64) (int, error) {
-		m, err := syscall.Write(fd, p[int64(len(p))-left:])
-		if err != nil && !errors.Is(err, syscall.EAGAIN) && !errors.Is(err, syscall.EINTR) {
-			err = os.NewSyscallError("write", err)
-		}
-		return max(m, 0), err
-	})
+	c.sending = sendState{p: p, srcFD: -1, left: int64(len(p))}
+	written, err := c.sendSteadily()
+	c.sending.p = nil
 	return int(written), err
 }
 
 // drainedSince reports whether the socket's send queue is shorter than
 // *queued, and records its current length there.
-func (c *conn) drainedSince(raw syscall.RawConn, queued *int) bool {
+func (c *conn) drainedSince(queued *int) bool {
 	now := -1
-	if err := raw.Control(func(fd uintptr) {
+	if err := c.raw.Control(func(fd uintptr) {
 		now, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
 	}); err != nil || now < 0 {
 		return false

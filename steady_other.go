@@ -7,13 +7,27 @@ import (
 	"time"
 )
 
+// Elsewhere, without SIOCOUTQ and the raw socket steps of Linux, each
+// read arms its deadline before it begins, and each write gets one fresh
+// --write-timeout: a chunk must go out within it.
+type readState struct{}
+type sendState struct{}
+
+func (c *conn) bindSteps() {}
+
+func (c *conn) read(p []byte) (int, error) {
+	if err := c.armRead(); err != nil {
+		return 0, err
+	}
+	n, err := c.TCPConn.Read(p)
+	return max(n, 0), err
+}
+
 // sendFile is Linux-only; elsewhere conn.ReadFrom sends files in chunks.
 func (c *conn) sendFile(*os.File, int64) (int64, bool, error) { return 0, false, nil }
 
-// writeSteadily writes p under one fresh write deadline: without
-// SIOCOUTQ, a chunk must go out within --write-timeout.
 func (c *conn) writeSteadily(p []byte) (int, error) {
-	if err := c.SetWriteDeadline(time.Now().Add(c.writeTimeout)); err != nil {
+	if err := c.TCPConn.SetWriteDeadline(time.Now().Add(c.timeouts.write)); err != nil {
 		return 0, err
 	}
 	return c.TCPConn.Write(p)

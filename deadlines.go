@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os"
+	"time"
+)
+
+// Timeouts. fasthttp, given the timeouts, moves a connection's read
+// deadline three times per request (the idle wait, the head, the body)
+// and its write deadline once, each a clock read and a timer change
+// under a lock: about 8% of the CPU of a small request. So the server
+// gives fasthttp no timeout, and conn enforces them itself, giving the
+// socket a deadline only when a read or a write must wait for the
+// client: a head that arrives whole and an answer that fits in the
+// socket's buffer never touch a timer.
+//
+//   - --read-timeout: a new connection's first request must arrive
+//     whole within it of the connection's opening, any later head within
+//     it of its first byte, and each pause of a body (bodyReader sets
+//     those through SetReadDeadline) may last it;
+//   - --idle-timeout: a keep-alive connection waits that long for the
+//     next request's first byte;
+//   - --write-timeout: a write waits that long for the client to take
+//     bytes, renewed whenever it takes some (see sendSteadily).
+type timeouts struct {
+	read, idle, write time.Duration
+	// slack is how late a read deadline may fire: a sixteenth of the
+	// shortest of read and idle, at most maxDeadlineSlack. It lets a busy
+	// keep-alive connection move its socket's deadline once per slack
+	// rather than once per request (see armRead).
+	slack time.Duration
+}
+
+// maxDeadlineSlack bounds timeouts.slack.
+const maxDeadlineSlack = 250 * time.Millisecond
+
+func newTimeouts(read, idle, write time.Duration) timeouts {
+	slack := maxDeadlineSlack
+	for _, t := range []time.Duration{read, idle} {
+		if t > 0 {
+			slack = min(slack, t/16)
+		}
+	}
+	return timeouts{read: read, idle: idle, write: write, slack: slack}
+}
+
+// SetReadDeadline sets the deadline of the reads of the request being
+// served (bodyReader bounds each pause of a body with it); a read uses it
+// only when it must wait (see armRead). Between requests, the idle
+// deadline rules instead.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.readWant = t
+	return nil
+}
+
+// SetDeadline sets both deadlines, the read one as SetReadDeadline does.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.readWant = t
+	return c.TCPConn.SetWriteDeadline(t)
+}
+
+// readDeadline is the deadline of a read that must wait: for the first
+// request of the connection, its opening plus --read-timeout; for a later
+// one, now plus --idle-timeout; within a request, the one it was given
+// (see requestRead and SetReadDeadline).
+func (c *conn) readDeadline() time.Time {
+	switch {
+	case !c.requestStart.IsZero() && !c.readWant.IsZero():
+		return c.readWant
+	case !c.requestStart.IsZero():
+		return time.Now().Add(c.timeouts.read)
+	case c.requests == 0:
+		return c.opened.Add(c.timeouts.read)
+	}
+	return time.Now().Add(c.timeouts.idle)
+}
+
+// armRead gives the socket the deadline of a read that must wait, unless
+// the one it has fires at most timeouts.slack later: it then keeps that
+// one. When it moves the socket's deadline, it moves it slack past the
+// one wanted, so that the next waits of a busy connection, whose
+// deadlines are a little later each, still find theirs within it. A
+// deadline so fires up to slack late, never early.
+func (c *conn) armRead() error {
+	want, set := c.readDeadline(), c.readSet
+	if !set.IsZero() && !set.Before(want) && !set.After(want.Add(c.timeouts.slack)) {
+		return nil
+	}
+	want = want.Add(c.timeouts.slack)
+	if err := c.TCPConn.SetReadDeadline(want); err != nil {
+		return err
+	}
+	c.readSet = want
+	return nil
+}
+
+// unsetRead clears the socket's read deadline: one left from an earlier
+// wait had passed before a read began, which the poller would report as
+// that read's timeout.
+func (c *conn) unsetRead() error {
+	c.readSet = time.Time{}
+	return c.TCPConn.SetReadDeadline(time.Time{})
+}
+
+// armWrite gives the socket the deadline of a write that must wait for
+// the client: --write-timeout from now.
+func (c *conn) armWrite() error {
+	return c.TCPConn.SetWriteDeadline(time.Now().Add(c.timeouts.write))
+}
+
+// headRead notes what a read within a request's head brought: when the
+// head ends in it, a body that follows may pause --read-timeout from now
+// before its first byte (bodyReader bounds the later pauses). A head that
+// arrived whole with its first byte needs nothing: its deadline is that
+// already.
+func (c *conn) headRead(p []byte) {
+	if !c.inHead {
+		return
+	}
+	// A blank line ends the head: CRLF or a bare LF after a line feed,
+	// perhaps across two reads.
+	ends := bytes.Contains(p, []byte("\n\r\n")) || bytes.Contains(p, []byte("\n\n")) ||
+		c.sinceLF == 0 && (bytes.HasPrefix(p, []byte("\r\n")) || bytes.HasPrefix(p, []byte("\n")))
+	if ends {
+		c.inHead = false
+		c.readWant = time.Now().Add(c.timeouts.read)
+	}
+}
+
+// isTimeout reports whether err is a deadline's.
+func isTimeout(err error) bool { return errors.Is(err, os.ErrDeadlineExceeded) }
