@@ -89,8 +89,8 @@ func contentTypeOf(name string) (contentType string, active bool) {
 func setFileType(h *fasthttp.ResponseHeader, name string) {
 	ct, active := contentTypeOf(name)
 	h.SetContentType(ct)
-	h.Set(headerNoSniff, "nosniff")
+	setHeader(h, headerNoSniff, "nosniff")
 	if active {
-		h.Set(fasthttp.HeaderContentSecurityPolicy, "sandbox")
+		setHeader(h, fasthttp.HeaderContentSecurityPolicy, "sandbox")
 	}
 }

@@ -165,8 +165,8 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 		}
 	}
 	h := &ctx.Response.Header
-	h.Set(fasthttp.HeaderAcceptRanges, "bytes")
-	h.Set(fasthttp.HeaderETag, obj.ETag)
+	setHeader(h, fasthttp.HeaderAcceptRanges, "bytes")
+	setHeader(h, fasthttp.HeaderETag, obj.ETag)
 	h.SetLastModified(notAfterDate(obj.ModTime))
 	// Every answer about the file says what it is, a 304 included: a
 	// browser keeps the headers it gets with a 304 for the cached copy.

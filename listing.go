@@ -124,9 +124,9 @@ func (f *fileHandler) serveListing(ctx *fasthttp.RequestCtx, name, linkBase stri
 	body := newListingBody(listingFormatOf(&ctx.Request.Header), name, linkBase, dirs, files)
 
 	h := &ctx.Response.Header
-	h.Set(fasthttp.HeaderVary, fasthttp.HeaderAccept)
-	h.Set(fasthttp.HeaderXContentTypeOptions, "nosniff")
-	h.Set(fasthttp.HeaderContentSecurityPolicy, listingCSP)
+	setHeader(h, fasthttp.HeaderVary, fasthttp.HeaderAccept)
+	setHeader(h, headerNoSniff, "nosniff")
+	setHeader(h, fasthttp.HeaderContentSecurityPolicy, listingCSP)
 	ctx.SetContentType(body.format.contentType())
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	size := body.size()

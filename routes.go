@@ -10,6 +10,7 @@ import (
 	"io"
 	"runtime/debug"
 	"strings"
+	"unsafe"
 
 	"github.com/fasthttp/router"
 	"github.com/valyala/bytebufferpool"
@@ -403,7 +404,7 @@ func healthz(ctx *fasthttp.RequestCtx) {
 func echo(ctx *fasthttp.RequestCtx) {
 	seg := bytes.TrimPrefix(ctx.Request.URI().PathOriginal(), []byte(echoPrefix))
 	appendUnescaped(&ctx.Response, seg)
-	ctx.Response.Header.Set(headerNoSniff, "nosniff")
+	setHeader(&ctx.Response.Header, headerNoSniff, "nosniff")
 	finishText(ctx)
 }
 
@@ -442,7 +443,7 @@ func userAgent(ctx *fasthttp.RequestCtx) {
 func finishText(ctx *fasthttp.RequestCtx) {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(contentTypeText)
-	ctx.Response.Header.Set(fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
+	setHeader(&ctx.Response.Header, fasthttp.HeaderVary, fasthttp.HeaderAcceptEncoding)
 	if gzipAccepted(&ctx.Request.Header) {
 		buf := bytebufferpool.Get()
 		buf.B = fasthttp.AppendGzipBytesLevel(buf.B, ctx.Response.Body(), fasthttp.CompressBestSpeed)
@@ -455,6 +456,15 @@ func finishText(ctx *fasthttp.RequestCtx) {
 		// skipped body is empty (an absent User-Agent); GET has it.
 		ctx.Response.Header.SetContentLength(len(ctx.Response.Body()))
 	}
+}
+
+// setHeader sets a response header whose name is in canonical form, as
+// the names of fasthttp's and our constants are. fasthttp's Set would
+// normalise the name and copy the value twice, on every request; this
+// hands both over without a copy of their own, which is safe because
+// SetCanonical copies them.
+func setHeader(h *fasthttp.ResponseHeader, name, value string) {
+	h.SetCanonical(unsafe.Slice(unsafe.StringData(name), len(name)), unsafe.Slice(unsafe.StringData(value), len(value)))
 }
 
 func notFound(ctx *fasthttp.RequestCtx) {
@@ -491,7 +501,7 @@ func writeError(ctx *fasthttp.RequestCtx, status int, reason string) {
 	ctx.SetStatusCode(status)
 	ctx.Response.Header.SetStatusMessage(rfc9110Reasons[status]) // nil: fasthttp's own
 	ctx.SetContentType(contentTypeError)
-	ctx.Response.Header.Set(headerNoSniff, "nosniff")
+	setHeader(&ctx.Response.Header, headerNoSniff, "nosniff")
 	ctx.Response.Header.Del(fasthttp.HeaderContentEncoding)
 	ctx.SetBodyString(reason)
 	ctx.WriteString("\n")
