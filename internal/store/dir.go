@@ -152,6 +152,11 @@ func dirError(err error) error {
 		return err
 	case isErrno && (errno == syscall.ENOSPC || errno == syscall.EDQUOT):
 		sentinel = ErrNoSpace
+	case isErrno && (errno == syscall.EMFILE || errno == syscall.ENFILE):
+		// Out of descriptors: the requests running at once hold more
+		// files than the server kept for them; this one may succeed
+		// again in a moment.
+		sentinel = ErrUnavailable
 	case isErrno && errno == syscall.ENAMETOOLONG:
 		sentinel = ErrBadName
 	case isErrno && errno == syscall.ENOTDIR:

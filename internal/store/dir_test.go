@@ -2,8 +2,11 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"syscall"
 	"testing"
 )
 
@@ -54,6 +57,19 @@ func BenchmarkDirList1000(b *testing.B) {
 		n := 0
 		if err := d.List(context.Background(), ".", func(Info) error { n++; return nil }); err != nil || n != 1000 {
 			b.Fatalf("listed %d, %v", n, err)
+		}
+	}
+}
+
+// TestDirOutOfDescriptorsIsUnavailable: a request that finds no
+// descriptor left (more requests hold files at once than the server kept
+// descriptors for) gets ErrUnavailable, a 503 that may succeed again,
+// not a 500.
+func TestDirOutOfDescriptorsIsUnavailable(t *testing.T) {
+	for _, errno := range []syscall.Errno{syscall.EMFILE, syscall.ENFILE} {
+		err := dirError(&fs.PathError{Op: "openat", Path: "f", Err: errno})
+		if !errors.Is(err, ErrUnavailable) {
+			t.Errorf("%v: got %v, want ErrUnavailable", errno, err)
 		}
 	}
 }
