@@ -245,6 +245,13 @@ type conn struct {
 	requestStart, lastEnd time.Time
 	requests              int
 	inHead                bool
+	headLines             int // line feeds of the head so far (see headRead)
+	// idleSince is when the wait for the next request began, zero within
+	// a request; releaseArmed says the wait's deadline is the one that
+	// gives back the read buffer, released that it was given back (see
+	// conn.read). The serving goroutine alone uses them.
+	idleSince              time.Time
+	releaseArmed, released bool
 	// readWant is the deadline of the reads of the request being served,
 	// readSet the one the socket has (see armRead). The serving goroutine
 	// alone uses them.
@@ -286,7 +293,9 @@ func (c *conn) Read(p []byte) (int, error) {
 	between := c.beforeRequestRead()
 	n, err := c.read(p)
 	c.received += int64(n)
-	c.requestRead(p[:n], between)
+	if c.requestRead(p[:n], between) {
+		return 0, errHeadFields
+	}
 	return n, err
 }
 
@@ -301,31 +310,34 @@ func (c *conn) beforeRequestRead() (between bool) {
 }
 
 // requestRead notes p, just read of a request. Its first byte starts the
-// request and the head's deadline; a head that does not end in that read
-// is followed (see headRead). The bytes since the last line feed are
-// counted (up to maxHeaderBytes): when a head does not fit fasthttp's
-// buffer, which then holds exactly the request's first maxHeaderBytes,
-// this tells a request line too long for it (414) from headers too large
-// (431); fasthttp's error is the same for both.
-func (c *conn) requestRead(p []byte, between bool) {
+// request and the head's deadline; the head is followed until it ends (see
+// headRead), and requestRead reports whether it has too many fields. The
+// bytes since the last line feed are counted (up to readBufferSize): when
+// a head does not fit fasthttp's buffer, which then holds exactly the
+// request's first readBufferSize, this tells a request line too long for
+// it (414) from headers too large (431); fasthttp's error is the same for
+// both.
+func (c *conn) requestRead(p []byte, between bool) (tooManyFields bool) {
 	n := len(p)
+	first := between && n > 0
 	if between {
 		c.waiting.Store(false)
-		if n > 0 {
-			now := time.Now()
-			c.requestStart, c.readWant = now, now.Add(c.timeouts.read)
-			c.requests++
-			c.inHead = true
-		}
 	}
-	c.headRead(p)
+	if first {
+		now := time.Now()
+		c.requestStart, c.readWant = now, now.Add(c.timeouts.read)
+		c.requests++
+		c.inHead, c.headLines = true, 0
+		c.idleSince, c.releaseArmed, c.released = time.Time{}, false, false
+	}
+	tooManyFields = c.headRead(p, first)
 	if n > 0 && p[n-1] == '\n' {
 		c.sinceLF = 0 // most reads of a head end its last line
-		return
+		return tooManyFields
 	}
-	// Only the last maxHeaderBytes can matter; IndexByte is vectorised,
+	// Only the last readBufferSize can matter; IndexByte is vectorised,
 	// where a backward byte loop is not.
-	tail := p[max(0, n-maxHeaderBytes):n]
+	tail := p[max(0, n-readBufferSize):n]
 	last := -1
 	for i := bytes.IndexByte(tail, '\n'); i >= 0; i = bytes.IndexByte(tail[last+1:], '\n') {
 		last += i + 1
@@ -333,8 +345,9 @@ func (c *conn) requestRead(p []byte, between bool) {
 	if last >= 0 {
 		c.sinceLF = len(tail) - last - 1
 	} else {
-		c.sinceLF = min(c.sinceLF+n, maxHeaderBytes)
+		c.sinceLF = min(c.sinceLF+n, readBufferSize)
 	}
+	return tooManyFields
 }
 
 // tlsConn is a TLS connection over our conn. Its Read sees the request
@@ -350,7 +363,9 @@ type tlsConn struct {
 func (t *tlsConn) Read(p []byte) (int, error) {
 	between := t.under.beforeRequestRead()
 	n, err := t.Conn.Read(p)
-	t.under.requestRead(p[:max(n, 0)], between)
+	if t.under.requestRead(p[:max(n, 0)], between) {
+		return 0, errHeadFields
+	}
 	return n, err
 }
 
@@ -378,7 +393,7 @@ func (t *tlsConn) ReadFrom(r io.Reader) (int64, error) {
 // request.
 func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
 	c, ok := connOf(ctx)
-	return ok && c.sinceLF >= maxHeaderBytes-2
+	return ok && c.sinceLF >= readBufferSize-2
 }
 
 // Write writes p whole, steadily (see sendSteadily): --write-timeout

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"time"
@@ -63,8 +62,10 @@ func (c *conn) SetDeadline(t time.Time) error {
 
 // readDeadline is the deadline of a read that must wait: for the first
 // request of the connection, its opening plus --read-timeout; for a later
-// one, now plus --idle-timeout; within a request, the one it was given
-// (see requestRead and SetReadDeadline).
+// one, --idle-timeout after the wait began, or, on a plain connection that
+// has not yet given back its read buffer, idleRelease after now (see
+// conn.read); within a request, the one it was given (see requestRead and
+// SetReadDeadline).
 func (c *conn) readDeadline() time.Time {
 	switch {
 	case !c.requestStart.IsZero() && !c.readWant.IsZero():
@@ -74,7 +75,15 @@ func (c *conn) readDeadline() time.Time {
 	case c.requests == 0:
 		return c.opened.Add(c.timeouts.read)
 	}
-	return time.Now().Add(c.timeouts.idle)
+	now := time.Now()
+	if c.idleSince.IsZero() {
+		c.idleSince = now
+	}
+	c.releaseArmed = canReleaseIdle && !c.underTLS && !c.released && c.timeouts.idle > 2*idleRelease
+	if c.releaseArmed {
+		return now.Add(idleRelease)
+	}
+	return c.idleSince.Add(c.timeouts.idle)
 }
 
 // armRead gives the socket the deadline of a read that must wait, unless
@@ -108,25 +117,6 @@ func (c *conn) unsetRead() error {
 // the client: --write-timeout from now.
 func (c *conn) armWrite() error {
 	return c.TCPConn.SetWriteDeadline(time.Now().Add(c.timeouts.write))
-}
-
-// headRead notes what a read within a request's head brought: when the
-// head ends in it, a body that follows may pause --read-timeout from now
-// before its first byte (bodyReader bounds the later pauses). A head that
-// arrived whole with its first byte needs nothing: its deadline is that
-// already.
-func (c *conn) headRead(p []byte) {
-	if !c.inHead {
-		return
-	}
-	// A blank line ends the head: CRLF or a bare LF after a line feed,
-	// perhaps across two reads.
-	ends := bytes.Contains(p, []byte("\n\r\n")) || bytes.Contains(p, []byte("\n\n")) ||
-		c.sinceLF == 0 && (bytes.HasPrefix(p, []byte("\r\n")) || bytes.HasPrefix(p, []byte("\n")))
-	if ends {
-		c.inHead = false
-		c.readWant = time.Now().Add(c.timeouts.read)
-	}
 }
 
 // isTimeout reports whether err is a deadline's.

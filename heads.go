@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"errors"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -25,20 +27,46 @@ const (
 	headFieldCost = 64
 )
 
+// readBufferSize is fasthttp's read buffer, which must hold a whole head:
+// maxHeaderBytes rounded up to 20 KiB, a size Go allocates on page
+// boundaries, so that an idle connection can give all of it back (see
+// conn.read). At 16.5 KiB, half the buffers began mid-page, and the page
+// holding the last request stayed. A head that fits in the buffer but is
+// larger than maxHeaderBytes is refused all the same (see refusedHead).
+const readBufferSize = 20 << 10
+
 // headerReceived runs once a head is parsed, before fasthttp reads any of
 // the body. It has fasthttp read no more than the body's first byte before
 // the handler, under the deadline the head's end set (see conn.headRead):
 // otherwise it reads up to 8 KiB so, which cut off slow but steady
-// uploads. bodyReader then bounds each pause. A head with too many fields
-// is made bodiless and closing, so that serve refuses it at once, without
-// waiting for a body or sending 100 Continue.
+// uploads. bodyReader then bounds each pause. A head that is refused (see
+// refusedHead) is made bodiless and closing, so that serve refuses it at
+// once, without waiting for a body or sending 100 Continue.
 func headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
-	if tooManyFields(h) {
+	if status, _ := refusedHead(h); status != 0 {
 		h.SetContentLength(0) // also drops Transfer-Encoding
 		h.Del(fasthttp.HeaderExpect)
 		h.SetConnectionClose()
 	}
 	return fasthttp.RequestConfig{MaxRequestBodySize: 1}
+}
+
+// refusedHead says why a parsed head is refused, with its status, or 0:
+// a request line longer than maxHeaderBytes gets 414, a head longer than
+// that or with more than maxHeaderFields fields 431. headerReceived makes
+// such a head closing; serve asks again only for closing heads.
+func refusedHead(h *fasthttp.RequestHeader) (status int, reason string) {
+	// "METHOD SP target SP HTTP/1.1 CRLF", then the fields and a CRLF.
+	line := len(h.Method()) + 1 + len(h.RequestURI()) + 1 + len("HTTP/1.1") + 2
+	switch {
+	case line > maxHeaderBytes:
+		return fasthttp.StatusRequestURITooLong, "request line too long"
+	case line+len(h.RawHeaders())+2 > maxHeaderBytes:
+		return fasthttp.StatusRequestHeaderFieldsTooLarge, "request header too large"
+	case tooManyFields(h):
+		return fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields"
+	}
+	return 0, ""
 }
 
 // tooManyFields reports whether a head has more than maxHeaderFields
@@ -56,6 +84,47 @@ func tooManyFields(h *fasthttp.RequestHeader) bool {
 		}
 	}
 	return fields > maxHeaderFields
+}
+
+// errHeadFields fails the read that brings a head's field past
+// maxHeaderFields (see conn.headRead): requestError answers it with 431.
+var errHeadFields = errors.New("too many header fields")
+
+// headRead counts the lines of the head a read brought, and notes where
+// the head ends: when that is not in the read that brought its first byte
+// (first), a body that follows may pause --read-timeout from now before its
+// first byte (bodyReader bounds the later pauses). It reports whether the
+// head has more fields than maxHeaderFields: the read then fails, before
+// fasthttp parses them. fasthttp parses every field into a slot of its
+// own before headerReceived can refuse the head, and a flood of 16 KiB
+// heads of 3,900 empty fields grew the server by 64 MiB that way.
+func (c *conn) headRead(p []byte, first bool) (tooManyFields bool) {
+	if !c.inHead {
+		return false
+	}
+	// A blank line ends the head: CRLF or a bare LF after a line feed,
+	// perhaps across two reads.
+	end := bytes.Index(p, []byte("\n\r\n"))
+	if end < 0 {
+		end = bytes.Index(p, []byte("\n\n"))
+	}
+	switch {
+	case end >= 0:
+		end++ // the line feed that ends the last field
+	case c.sinceLF == 0 && !first && (bytes.HasPrefix(p, []byte("\r\n")) || bytes.HasPrefix(p, []byte("\n"))):
+		end = 0
+	}
+	if end < 0 {
+		c.headLines += bytes.Count(p, []byte{'\n'})
+	} else {
+		c.headLines += bytes.Count(p[:end], []byte{'\n'})
+		c.inHead = false
+		if !first {
+			c.readWant = time.Now().Add(c.timeouts.read)
+		}
+	}
+	// The request line and maxHeaderFields fields end in as many LFs.
+	return c.headLines > maxHeaderFields+1
 }
 
 // boundKeptHead runs when a request has been answered and logged. It

@@ -595,7 +595,7 @@ func newServer(cfg config, backend store.Backend, logger *accessLog) *fasthttp.S
 		ExpectHandler: h.expect,
 		// No ReadTimeout, WriteTimeout or IdleTimeout: each conn enforces
 		// the timeouts, more cheaply than fasthttp would (see timeouts).
-		ReadBufferSize: maxHeaderBytes,
+		ReadBufferSize: readBufferSize,
 		HeaderReceived: headerReceived,
 		// The handlers read the clock only when they need it; fasthttp
 		// would read it for every request.

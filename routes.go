@@ -98,8 +98,8 @@ func (h *handler) routes() *router.Router {
 // routes, and logs.
 func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 	defer h.recoverPanic(ctx)
-	if tooManyFields(&ctx.Request.Header) {
-		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
+	if status, reason := refusedHeadOf(ctx); status != 0 {
+		writeError(ctx, status, reason)
 		ctx.SetConnectionClose()
 		h.finish(ctx, true, inMemoryBodyBytes(ctx))
 		dropRequestState(ctx)
@@ -135,6 +135,15 @@ func (h *handler) serve(ctx *fasthttp.RequestCtx) {
 }
 
 var rootPath = []byte("/")
+
+// refusedHeadOf is refusedHead for a head headerReceived made closing; the
+// others, nearly all, pass without being counted again.
+func refusedHeadOf(ctx *fasthttp.RequestCtx) (int, string) {
+	if !ctx.Request.Header.ConnectionClose() {
+		return 0, ""
+	}
+	return refusedHead(&ctx.Request.Header)
+}
 
 // malformed says why a parsed request must still be refused, or "".
 func malformed(ctx *fasthttp.RequestCtx, path []byte) string {
@@ -221,6 +230,8 @@ func (h *handler) requestError(ctx *fasthttp.RequestCtx, err error) {
 	switch {
 	case errors.As(err, &timeout) && timeout.Timeout():
 		writeError(ctx, fasthttp.StatusRequestTimeout, "request not received in time")
+	case errors.Is(err, errHeadFields):
+		writeError(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "too many header fields")
 	case errors.As(err, &small) && requestLineTooLong(ctx):
 		writeError(ctx, fasthttp.StatusRequestURITooLong, "request line too long")
 	case errors.As(err, &small):

@@ -15,6 +15,13 @@ type sendState struct{}
 
 func (c *conn) bindSteps() {}
 
+// canReleaseIdle: only Linux gives back an idle connection's read buffer
+// (see the Linux conn.read).
+const canReleaseIdle = false
+
+// idleRelease is unused here.
+const idleRelease = 0
+
 func (c *conn) read(p []byte) (int, error) {
 	if err := c.armRead(); err != nil {
 		return 0, err
