@@ -190,16 +190,24 @@ func (d *Dir) Put(_ context.Context, name string, body io.Reader, _ int64, cond 
 }
 
 // write is Put, and Copy's copy of one file (which creates no parents).
+// It works in the file's directory through a handle of its own (see
+// createTemp): creating, linking, renaming and syncing there then take a
+// system call each, where a path of n directories would make each of
+// them open and close the n directories again.
 func (d *Dir) write(name string, body io.Reader, cond Cond, makeParents bool) (created bool, err error) {
 	dir := path.Dir(name)
-	tmp := path.Join(dir, TempPrefix+strconv.FormatUint(rand.Uint64(), 36))
+	tmpBase := TempPrefix + strconv.FormatUint(rand.Uint64(), 36)
+	tmp := path.Join(dir, tmpBase)
 	// Tracked before it exists, so that the sweep of stale temporary files
 	// never takes it for one.
 	d.track(tmp, nil)
 	defer d.untrack(tmp)
-	f, newDirs, err := d.createTemp(tmp, makeParents)
+	parent, f, newDirs, err := d.createTemp(dir, tmpBase, makeParents)
 	if err != nil {
 		return false, dirError(err)
+	}
+	if parent != d.root {
+		defer parent.Close()
 	}
 	d.track(tmp, newDirs)
 	// The file stays open, and so locked against other processes' sweeps
@@ -208,15 +216,13 @@ func (d *Dir) write(name string, body io.Reader, cond Cond, makeParents bool) (c
 	done := false
 	defer func() {
 		if !done {
-			_ = d.root.Remove(tmp)
+			_ = parent.Remove(tmpBase)
 			d.removeDirs(newDirs)
 		}
 	}()
 
 	buf := copyBuffers.Get().(*[64 << 10]byte)
-	// Hide os.File's ReadFrom: it would fall back to io.Copy with a fresh
-	// 32 KiB buffer for every upload.
-	_, err = io.CopyBuffer(struct{ io.Writer }{f}, body, buf[:])
+	err = writeAll(f, body, buf[:])
 	copyBuffers.Put(buf)
 	if err != nil {
 		return false, dirError(fmt.Errorf("write %s: %w", name, err))
@@ -224,25 +230,33 @@ func (d *Dir) write(name string, body io.Reader, cond Cond, makeParents bool) (c
 	if err = f.Sync(); err != nil {
 		return false, dirError(err)
 	}
-	if created, err = d.commit(tmp, name, cond); err != nil {
+	if created, err = d.commit(parent, tmpBase, name, cond); err != nil {
 		return false, dirError(err)
 	}
 	done = true
-	d.syncDirs(dir, len(newDirs))
+	syncDir(parent)
+	if len(newDirs) > 0 {
+		d.syncDirs(path.Dir(dir), len(newDirs)-1)
+	}
 	return created, nil
 }
 
-// createTemp creates the upload's temporary file. Missing parents are
-// created only when needed (MkdirAll would cost an upload to an existing
-// directory several system calls), and reported so that a failed write
-// can remove them. A DELETE of a parent may race the create, so it is
-// tried again, a bounded number of times.
-func (d *Dir) createTemp(tmp string, makeParents bool) (f *os.File, newDirs []string, err error) {
-	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL
+// createTemp opens the upload's directory, dir, and creates the temporary
+// file tmpBase in it. Missing parents are created only when needed
+// (MkdirAll would cost an upload to an existing directory several system
+// calls), and reported so that a failed write can remove them. A DELETE
+// of a parent may race the create, so it is tried again, a bounded number
+// of times. The directory's handle is the root itself for a file at the
+// top; the caller closes any other.
+func (d *Dir) createTemp(dir, tmpBase string, makeParents bool) (parent *os.Root, f *os.File, newDirs []string, err error) {
+	// O_NONBLOCK, which changes nothing for a regular file, spares four
+	// of the five system calls os.File makes to try it with the poller.
+	const flags = os.O_WRONLY | os.O_CREATE | os.O_EXCL | syscall.O_NONBLOCK
 	const tries = 3
+	tmp := path.Join(dir, tmpBase)
 	for try := 1; ; try++ {
-		f, err = d.root.OpenFile(tmp, flags, 0o644)
-		if !errors.Is(err, fs.ErrNotExist) || path.Dir(tmp) == "." || !makeParents {
+		parent, f, err = d.openIn(dir, tmpBase, flags)
+		if !errors.Is(err, fs.ErrNotExist) || dir == "." || !makeParents {
 			break
 		}
 		if try == tries {
@@ -250,7 +264,7 @@ func (d *Dir) createTemp(tmp string, makeParents bool) (f *os.File, newDirs []st
 			err = fmt.Errorf("create %s: parent removed meanwhile: %w", tmp, ErrConflict)
 			break
 		}
-		made, mkErr := d.mkdirs(path.Dir(tmp))
+		made, mkErr := d.mkdirs(dir)
 		newDirs = append(newDirs, made...)
 		if mkErr != nil {
 			err = mkErr
@@ -269,13 +283,34 @@ func (d *Dir) createTemp(tmp string, makeParents bool) (f *os.File, newDirs []st
 			if _, rootErr := d.root.Stat("."); rootErr != nil {
 				// Without its root, a write is the server's problem, not
 				// a missing name.
-				return nil, nil, fmt.Errorf("create %s: root unusable: %v", tmp, rootErr)
+				return nil, nil, nil, fmt.Errorf("create %s: root unusable: %v", tmp, rootErr)
 			}
 		}
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	lockTemp(f)
-	return f, newDirs, nil
+	return parent, f, newDirs, nil
+}
+
+// openIn opens dir and, in it, the file base with flags.
+func (d *Dir) openIn(dir, base string, flags int) (parent *os.Root, f *os.File, err error) {
+	parent = d.root
+	if dir != "." {
+		if parent, err = d.root.OpenRoot(dir); err != nil {
+			if info, statErr := d.root.Stat(dir); statErr == nil && !info.IsDir() {
+				// OpenRoot says so in words of its own.
+				err = &fs.PathError{Op: "openat", Path: dir, Err: syscall.ENOTDIR}
+			}
+			return nil, nil, err
+		}
+	}
+	if f, err = parent.OpenFile(base, flags, 0o644); err != nil {
+		if parent != d.root {
+			parent.Close()
+		}
+		return nil, nil, fmt.Errorf("create %s: %w", path.Join(dir, base), err)
+	}
+	return parent, f, nil
 }
 
 // mkdirs creates dir and its missing parents, top down, and returns the
@@ -311,26 +346,27 @@ func (d *Dir) removeDirs(dirs []string) {
 // supported, a look before the rename decides. The write's precondition
 // is checked again here, under the name's lock, so that no other write
 // through this Dir lands between the check and the commit.
-func (d *Dir) commit(tmp, name string, cond Cond) (created bool, err error) {
+func (d *Dir) commit(parent *os.Root, tmpBase, name string, cond Cond) (created bool, err error) {
 	mu := d.nameLock(name)
 	mu.Lock()
 	defer mu.Unlock()
 	if err := d.check(name, cond); err != nil {
 		return false, err
 	}
-	err = d.root.Link(tmp, name)
+	base := path.Base(name)
+	err = parent.Link(tmpBase, base)
 	switch {
 	case err == nil:
 		// Should the temporary name outlive this, it is never served and
 		// the next start removes it; the write itself has succeeded.
-		_ = d.root.Remove(tmp)
+		_ = parent.Remove(tmpBase)
 		return true, nil
 	case errors.Is(err, fs.ErrExist):
 		if cond.IfAbsent {
 			return false, fmt.Errorf("create %s: %w", name, ErrExist)
 		}
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.ENOTSUP), errors.Is(err, syscall.EMLINK):
-		if _, statErr := d.root.Lstat(name); errors.Is(statErr, fs.ErrNotExist) {
+		if _, statErr := parent.Lstat(base); errors.Is(statErr, fs.ErrNotExist) {
 			created = true
 		} else if cond.IfAbsent {
 			return false, fmt.Errorf("create %s: %w", name, ErrExist)
@@ -338,7 +374,7 @@ func (d *Dir) commit(tmp, name string, cond Cond) (created bool, err error) {
 	default:
 		return false, err
 	}
-	err = d.root.Rename(tmp, name)
+	err = parent.Rename(tmpBase, base)
 	if errors.Is(err, syscall.EISDIR) || errors.Is(err, syscall.EEXIST) {
 		// rename(2) refuses to put a file over a directory.
 		err = fmt.Errorf("%w: %w", ErrIsDir, err)
@@ -380,7 +416,8 @@ func (d *Dir) nameLock(name string) *sync.Mutex {
 // name is in place and cannot be taken back.
 func (d *Dir) syncDirs(dir string, newDirs int) {
 	for range newDirs + 1 {
-		if f, err := d.root.Open(dir); err == nil {
+		// O_NONBLOCK: as for the temporary file (see createTemp).
+		if f, err := d.root.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
 			_ = f.Sync()
 			f.Close()
 		}
@@ -388,6 +425,43 @@ func (d *Dir) syncDirs(dir string, newDirs int) {
 			return
 		}
 		dir = path.Dir(dir)
+	}
+}
+
+// syncDir syncs the directory parent, as syncDirs does by name.
+func syncDir(parent *os.Root) {
+	if f, err := parent.OpenFile(".", os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+		_ = f.Sync()
+		f.Close()
+	}
+}
+
+// writeAll copies body to f through buf, filling buf before each write:
+// the HTTP side hands a body's first byte over on its own (it has fasthttp
+// read no more before the handler), and a copy of what each read brings
+// would write a small upload in two system calls. Only io.EOF ends the
+// body; any other error, io.ErrUnexpectedEOF included, is the body's
+// failure (io.ReadFull would take that one for a short end).
+func writeAll(f *os.File, body io.Reader, buf []byte) error {
+	for {
+		n := 0
+		var err error
+		for n < len(buf) && err == nil {
+			var m int
+			m, err = body.Read(buf[n:])
+			n += m
+		}
+		if n > 0 {
+			if _, werr := f.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
 	}
 }
 
