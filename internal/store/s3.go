@@ -47,6 +47,11 @@ const (
 	// s3AbortTimeout bounds the clean-up of a failed s3Upload, which runs on
 	// a fresh context because the request's own is often what failed.
 	s3AbortTimeout = 30 * time.Second
+	// s3SettleTimeout bounds the wait, once a Put is cut off, for the
+	// answer to a request the store may be acting on (creating or
+	// completing the upload, a part sent in full): the upload can only be
+	// aborted for good once the store is done with it.
+	s3SettleTimeout = 30 * time.Second
 	// s3IdleConns bounds the idle connections kept to the store: about
 	// the requests a busy instance has in flight at once.
 	s3IdleConns = 256
@@ -500,7 +505,9 @@ func (s *S3) track(ctx context.Context, op, key string) (context.Context, func()
 
 // Close implements Backend: writes in flight are cancelled, and their
 // multipart uploads aborted when it returns, even those whose Put is
-// blocked reading its body from a client that sends nothing.
+// blocked reading its body from a client that sends nothing. A request
+// the store may be acting on is let finish first, for at most
+// s3SettleTimeout.
 func (s *S3) Close() error {
 	s.mu.Lock()
 	s.closed = true

@@ -14,6 +14,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
 // maxS3Parts is the most parts S3 takes in one multipart upload.
@@ -26,7 +28,9 @@ const s3CommitAttempts = 3
 // Put implements Backend. A body that fits in one part is sent with one
 // PutObject; a longer one streams as a multipart upload, at most
 // Concurrency parts in flight, and is aborted on any failure, so a cut
-// off upload leaves no object and no parts.
+// off upload leaves no object and no parts. A request the store may
+// already be acting on (see s3Settle and s3PartBody) is not cut off but
+// let finish, so that the abort, after it, is final.
 //
 // Dead properties of a file that is replaced are not kept: the new
 // object starts with none.
@@ -194,18 +198,30 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.Reader, bufs 
 		return s.putObject(ctx, key, bufs, first, len(*first), cond)
 	}
 
-	out, err := s.client.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key})
+	// Creating the upload is let finish: the store creates it once it
+	// has the request, and an upload whose id went with a cut off answer
+	// could not be aborted.
+	cctx, cancel := s3Settle(ctx)
+	out, err := s.client.CreateMultipartUpload(cctx, &s3.CreateMultipartUploadInput{Bucket: &s.bucket, Key: &key})
+	cancel()
 	if err != nil {
 		return false, s3Error("start upload", key, err)
 	}
-	up := &s3Upload{s: s, bufs: bufs, key: key, id: out.UploadId, sem: make(chan struct{}, s.concurrency)}
-	up.ctx, up.cancel = context.WithCancel(ctx)
+	up := &s3Upload{
+		s: s, ctx: ctx, bufs: bufs, key: key, id: out.UploadId,
+		sem: make(chan struct{}, s.concurrency), stopped: make(chan struct{}),
+		sending: make(map[*s3PartBody]context.CancelFunc),
+	}
+	up.partCtx, up.cancelParts = context.WithCancel(context.WithoutCancel(ctx))
 	s.uploads.Add(1)
 	committed := false
 	// Deferred, so that a panic (in body.Read, say) aborts as well.
 	defer func() {
 		if committed {
-			up.end.Do(s.uploads.Done)
+			up.end.Do(func() {
+				up.cancelParts()
+				s.uploads.Done()
+			})
 		} else {
 			up.abort()
 		}
@@ -243,7 +259,13 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.Reader, bufs 
 	}
 
 	created, err = s.commit(ctx, key, cond, func(ifNoneMatch, ifMatch *string) error {
-		_, err := s.client.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		// Completing is let finish: the store goes on with it once it has
+		// the request, and one that fails after the abort puts the upload
+		// back (versitygw does), while one that succeeds makes an object
+		// that Put would have said it failed to write.
+		cctx, cancel := s3Settle(ctx)
+		defer cancel()
+		_, err := s.client.CompleteMultipartUpload(cctx, &s3.CompleteMultipartUploadInput{
 			Bucket: &s.bucket, Key: &key, UploadId: up.id,
 			MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
 			IfNoneMatch:     ifNoneMatch, IfMatch: ifMatch,
@@ -256,19 +278,24 @@ func (s *S3) putMultipart(ctx context.Context, key string, body io.Reader, bufs 
 
 // s3Upload is one multipart upload's parts in flight.
 type s3Upload struct {
-	s      *S3
-	bufs   *s3PartBufs
-	key    string
-	id     *string
-	ctx    context.Context // cancelled when a part fails
-	cancel context.CancelFunc
-	sem    chan struct{} // a slot per part in flight
-	wg     sync.WaitGroup
-	end    sync.Once // completed or aborted
+	s    *S3
+	ctx  context.Context // the Put's
+	bufs *s3PartBufs
+	key  string
+	id   *string
+	// partCtx is the parts' requests': the Put's ctx does not cut them
+	// off, stop does, but for those the store may be acting on.
+	partCtx     context.Context
+	cancelParts context.CancelFunc
+	sem         chan struct{} // a slot per part in flight
+	wg          sync.WaitGroup
+	end         sync.Once // completed or aborted
 
-	mu    sync.Mutex
-	parts []types.CompletedPart // by part number once wait returns
-	err   error                 // the first failure
+	mu      sync.Mutex
+	stopped chan struct{}                      // closed by stop: no more parts
+	sending map[*s3PartBody]context.CancelFunc // the parts in flight
+	parts   []types.CompletedPart              // by part number once wait returns
+	err     error                              // the first failure
 }
 
 // send uploads part num, buf[:n], in the background once a slot is free,
@@ -277,20 +304,35 @@ type s3Upload struct {
 func (u *s3Upload) send(num int32, buf *[]byte, n int) error {
 	select {
 	case u.sem <- struct{}{}:
+	case <-u.stopped:
 	case <-u.ctx.Done():
 	}
-	if err := u.failure(); err != nil {
+	u.mu.Lock()
+	if err := u.failureLocked(); err != nil {
+		u.mu.Unlock()
 		u.bufs.put(buf)
 		return err
 	}
+	// Registered under mu, so that stop sees every part started, and
+	// abort's wait every one stop let go on.
+	body := &s3PartBody{r: bytes.NewReader((*buf)[:n])}
+	ctx, cancel := context.WithCancel(u.partCtx)
+	u.sending[body] = cancel
 	u.wg.Add(1)
+	u.mu.Unlock()
 	go func() {
 		defer u.wg.Done()
 		defer func() { <-u.sem }()
-		out, err := u.s.client.UploadPart(u.ctx, &s3.UploadPartInput{
+		defer func() {
+			u.mu.Lock()
+			delete(u.sending, body)
+			u.mu.Unlock()
+			cancel()
+		}()
+		out, err := u.s.client.UploadPart(ctx, &s3.UploadPartInput{
 			Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id, PartNumber: aws.Int32(num),
-			Body: bytes.NewReader((*buf)[:n]), ContentLength: aws.Int64(int64(n)),
-		})
+			Body: body, ContentLength: aws.Int64(int64(n)),
+		}, body.track)
 		if err != nil {
 			// buf is not reused: after a failed request the transport
 			// may still be reading it.
@@ -305,22 +347,61 @@ func (u *s3Upload) send(num int32, buf *[]byte, n int) error {
 	return nil
 }
 
-// fail records the upload's first error and stops its other parts.
+// fail records the upload's first error and stops its other parts. A
+// part that fails once the upload is stopped fails because of the stop,
+// whose cause is the error.
 func (u *s3Upload) fail(err error) {
 	u.mu.Lock()
-	if u.err == nil {
-		u.err = err
+	defer u.mu.Unlock()
+	select {
+	case <-u.stopped:
+		return
+	default:
 	}
-	u.mu.Unlock()
-	u.cancel()
+	u.err = err
+	u.stopLocked()
+}
+
+// stop starts no more parts and cuts off those the store may still drop
+// (see s3PartBody); the others are let finish.
+func (u *s3Upload) stop() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.stopLocked()
+}
+
+func (u *s3Upload) stopLocked() {
+	select {
+	case <-u.stopped:
+		return
+	default:
+	}
+	close(u.stopped)
+	for body, cancel := range u.sending {
+		if body.stop() {
+			cancel()
+		}
+	}
 }
 
 // failure is the upload's first error, or the context's once cancelled.
 func (u *s3Upload) failure() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	return u.failureLocked()
+}
+
+func (u *s3Upload) failureLocked() error {
 	if u.err == nil && u.ctx.Err() != nil {
 		u.err = s3Error("upload part", u.key, u.ctx.Err())
+	}
+	if u.err == nil {
+		select {
+		case <-u.stopped:
+			// Only abort stops without a cause, and then Put is over.
+			u.err = fmt.Errorf("s3 put %s: upload aborted", u.key)
+		default:
+		}
 	}
 	return u.err
 }
@@ -344,36 +425,145 @@ func (u *s3Upload) wait() ([]types.CompletedPart, error) {
 func (u *s3Upload) abort() {
 	u.end.Do(func() {
 		defer u.s.uploads.Done()
-		u.cancel()
-		u.wg.Wait()
+		defer u.cancelParts()
+		u.stop()
+		// The abort waits until the store is done with every part: one it
+		// stores after the abort brings the upload back (versitygw makes
+		// the upload's directory again to store it, which left uploads
+		// behind a cancelled Put and Close on a loaded machine). A store
+		// that does not answer within s3SettleTimeout has its parts cut
+		// off too, and may keep the upload until Cleanup.
+		if !s3WaitFor(&u.wg, s3SettleTimeout) {
+			u.cancelParts()
+			u.wg.Wait()
+		}
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), s3AbortTimeout)
 		defer cancel()
-		// A part the store was still receiving when the client gave up
-		// on it may land after the abort and bring the upload back (S3's
-		// documentation says to abort again; versitygw does it too, seen
-		// once in CI as an upload left behind by a cancelled Put). So the
-		// abort is repeated until the upload is gone, a few times.
-		for try := range s3AbortTries {
-			if try > 0 {
-				time.Sleep(s3AbortRetryDelay)
-			}
-			u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-				Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
-			})
-			_, err := u.s.client.ListParts(ctx, &s3.ListPartsInput{
-				Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id, MaxParts: aws.Int32(1),
-			})
-			if errors.Is(s3Kind(err), ErrNotExist) || ctx.Err() != nil {
-				return
-			}
-		}
+		u.s.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+			Bucket: &u.s.bucket, Key: &u.key, UploadId: u.id,
+		})
 	})
 }
 
-const (
-	s3AbortTries      = 3
-	s3AbortRetryDelay = 200 * time.Millisecond
-)
+// s3WaitFor waits for wg at most d, and reports whether it is done.
+func s3WaitFor(wg *sync.WaitGroup, d time.Duration) bool {
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-t.C:
+		return false
+	}
+}
+
+// s3PartBody is the body of one part in flight, which stop cuts off only
+// while the store is sure to drop the part. A part cut short of its
+// length fails the store's length or payload hash check; one sent in
+// full is stored whatever becomes of its request, even after the client
+// has gone (versitygw does), so it is let finish.
+type s3PartBody struct {
+	mu sync.Mutex
+	r  *bytes.Reader
+	// sending: the transport reads the body now. The SDK reads it once
+	// before, to hash it, which sends nothing.
+	sending bool
+	// unsure: an attempt was sent in full and had no answer, so the store
+	// may still store it while the SDK tries again.
+	unsure bool
+	cut    bool
+}
+
+var errS3PartCut = errors.New("part cut off")
+
+func (b *s3PartBody) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cut {
+		return 0, errS3PartCut
+	}
+	return b.r.Read(p)
+}
+
+// Seek lets the SDK hash the body and rewind it for another attempt.
+func (b *s3PartBody) Seek(offset int64, whence int) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cut {
+		return 0, errS3PartCut
+	}
+	return b.r.Seek(offset, whence)
+}
+
+// stop cuts the body off unless the store may have it in full, and
+// reports whether it did.
+func (b *s3PartBody) stop() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.unsure || b.sending && b.r.Len() == 0 {
+		return false
+	}
+	b.cut = true
+	return true
+}
+
+// track is the option of the part's UploadPart that puts the body in
+// the request's stack, right before the transport.
+func (b *s3PartBody) track(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Deserialize.Add(b, middleware.After)
+	})
+}
+
+func (b *s3PartBody) ID() string { return "httpboxPartBody" }
+
+// HandleDeserialize wraps each attempt's send: it tells the transport's
+// reads of the body from the SDK's, and notes an attempt sent in full
+// that had no answer.
+func (b *s3PartBody) HandleDeserialize(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
+	b.mu.Lock()
+	b.sending = true
+	b.mu.Unlock()
+	out, md, err := next.HandleDeserialize(ctx, in)
+	// Without an answer the SDK gives a response of status 0.
+	resp, _ := out.RawResponse.(*smithyhttp.Response)
+	answered := resp != nil && resp.Response != nil && resp.StatusCode != 0
+	b.mu.Lock()
+	b.unsure = b.unsure || !answered && b.r.Len() == 0
+	b.sending = false
+	b.mu.Unlock()
+	return out, md, err
+}
+
+// s3Settle is the context of a request the store acts on once it has it,
+// whatever becomes of the request: cut off, it would leave what the
+// store did unknown. A ctx already cancelled sends nothing; one
+// cancelled later cuts the request off s3SettleTimeout after, which only
+// a store that does not answer sees.
+func s3Settle(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ctx.Err() != nil {
+		return ctx, func() {}
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		t := time.NewTimer(s3SettleTimeout)
+		defer t.Stop()
+		select {
+		case <-sctx.Done():
+		case <-t.C:
+			cancel()
+		}
+	})
+	return sctx, func() {
+		stop()
+		cancel()
+	}
+}
 
 // commit makes a write (write sends it with the conditional headers it is
 // given) under this instance's lock of key. It looks at what key holds,
