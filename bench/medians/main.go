@@ -51,15 +51,27 @@ func main() {
 			}
 		}
 	}
-	w := bufio.NewWriter(os.Stdout)
-	defer w.Flush()
-	section, goal := "", 1.0
+	// A section's goal is in its "Target:" line, below its table.
+	goals := map[string]float64{}
+	section := ""
 	for _, l := range reports[0] {
 		if strings.HasPrefix(l, "## ") {
 			section = l
 		}
 		if g, ok := goalOf(l); ok {
-			goal = g
+			goals[section] = g
+		}
+	}
+	w := bufio.NewWriter(os.Stdout)
+	defer w.Flush()
+	section = ""
+	for _, l := range reports[0] {
+		if strings.HasPrefix(l, "## ") {
+			section = l
+		}
+		goal, ok := goals[section]
+		if !ok {
+			goal = 1.0
 		}
 		cells := cellsOf(l)
 		if cells == nil || strings.HasPrefix(cells[0], "---") || cells[0] == "scenario" {
