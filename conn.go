@@ -245,7 +245,9 @@ type conn struct {
 	requestStart, lastEnd time.Time
 	requests              int
 	inHead                bool
-	headLines             int // line feeds of the head so far (see headRead)
+	headLines             int     // line feeds of the head so far (see headRead)
+	headTail              [3]byte // the head's last bytes so far (see headEndsAcross)
+	headTailLen           uint8
 	// idleSince is when the wait for the next request began, zero within
 	// a request; releaseArmed says the wait's deadline is the one that
 	// gives back the read buffer, released that it was given back (see
@@ -327,7 +329,7 @@ func (c *conn) requestRead(p []byte, between bool) (tooManyFields bool) {
 		now := time.Now()
 		c.requestStart, c.readWant = now, now.Add(c.timeouts.read)
 		c.requests++
-		c.inHead, c.headLines = true, 0
+		c.inHead, c.headLines, c.headTailLen = true, 0, 0
 		c.idleSince, c.releaseArmed, c.released = time.Time{}, false, false
 	}
 	tooManyFields = c.headRead(p, first)

@@ -102,16 +102,17 @@ func (c *conn) headRead(p []byte, first bool) (tooManyFields bool) {
 	if !c.inHead {
 		return false
 	}
-	// A blank line ends the head: CRLF or a bare LF after a line feed,
-	// perhaps across two reads.
+	// A blank line ends the head: CRLF or a bare LF after a line feed.
+	// It may begin in an earlier read: then the head's last byte is
+	// there, and none of this read's line feeds is the head's.
 	end := bytes.Index(p, []byte("\n\r\n"))
 	if end < 0 {
 		end = bytes.Index(p, []byte("\n\n"))
 	}
-	switch {
-	case end >= 0:
+	if end >= 0 {
 		end++ // the line feed that ends the last field
-	case c.sinceLF == 0 && !first && (bytes.HasPrefix(p, []byte("\r\n")) || bytes.HasPrefix(p, []byte("\n"))):
+	}
+	if !first && c.headEndsAcross(p) {
 		end = 0
 	}
 	if end < 0 {
@@ -123,8 +124,36 @@ func (c *conn) headRead(p []byte, first bool) (tooManyFields bool) {
 			c.readWant = time.Now().Add(c.timeouts.read)
 		}
 	}
+	c.keepHeadTail(p)
 	// The request line and maxHeaderFields fields end in as many LFs.
 	return c.headLines > maxHeaderFields+1
+}
+
+// headEndsAcross reports whether a head's blank line begins in the last
+// bytes of the head read before (headTail) and ends in p.
+func (c *conn) headEndsAcross(p []byte) bool {
+	var joint [6]byte
+	n := copy(joint[:], c.headTail[:c.headTailLen])
+	m := copy(joint[n:], p)
+	j := joint[:n+m]
+	for _, blank := range [][]byte{[]byte("\n\r\n"), []byte("\n\n")} {
+		if i := bytes.Index(j, blank); i >= 0 && i < n && i+len(blank) > n {
+			return true
+		}
+	}
+	return false
+}
+
+// keepHeadTail keeps the last three bytes the head has brought so far,
+// for headEndsAcross.
+func (c *conn) keepHeadTail(p []byte) {
+	if len(p) >= len(c.headTail) {
+		c.headTailLen = uint8(copy(c.headTail[:], p[len(p)-len(c.headTail):]))
+		return
+	}
+	keep := min(int(c.headTailLen), len(c.headTail)-len(p))
+	copy(c.headTail[:], c.headTail[int(c.headTailLen)-keep:c.headTailLen])
+	c.headTailLen = uint8(keep + copy(c.headTail[keep:], p))
 }
 
 // boundKeptHead runs when a request has been answered and logged. It

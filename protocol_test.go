@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -113,6 +114,27 @@ func TestDeadlinesOfEarlierWaitsPassUnfelt(t *testing.T) {
 	c.send("GET /files/up HTTP/1.1\r\nHost: x\r\n\r\n")
 	if r := c.mustRead(http.MethodGet); r.status != 200 || string(r.body) != "hello world" {
 		t.Fatalf("a third request: got %d %q, want 200 \"hello world\"", r.status, r.body)
+	}
+}
+
+// TestHeadEndSplitAcrossReads: the blank line that ends a head may
+// arrive split over two reads, anywhere in it. The connection must still
+// see the head end there (see conn.headRead), so that a body full of line
+// feeds is not counted as header fields (431) and its pause before the
+// body is bounded from the head's end.
+func TestHeadEndSplitAcrossReads(t *testing.T) {
+	t.Parallel()
+	p := startBinary(t, t.TempDir())
+	body := strings.Repeat("line\n", 300)
+	head := fmt.Sprintf("PUT /files/lines.txt HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", len(body))
+	for split := len(head) - 4; split < len(head); split++ {
+		c := dialRaw(t, p)
+		c.send(head[:split])
+		time.Sleep(50 * time.Millisecond) // two reads on the server
+		c.send(head[split:] + body)
+		if r := c.mustRead(http.MethodPut); r.status != 201 && r.status != 204 {
+			t.Errorf("head split %q | %q: got %d %q, want 201 or 204", head[split-2:split], head[split:], r.status, r.body)
+		}
 	}
 }
 
