@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"flag"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,10 +125,7 @@ func TestBrowserListing(t *testing.T) {
 	}
 	for i, l := range links {
 		h := ordered[i]
-		wantHref, wantText := "/files/"+url.PathEscape(h.name), h.display
-		if isDir(h.name) {
-			wantHref, wantText = wantHref+"/", wantText+"/"
-		}
+		wantHref, wantText := h.link(isDir)
 		if l.href != wantHref || l.text != wantText {
 			t.Errorf("link %d: rendered as %q %q, want %q %q", i, l.href, l.text, wantHref, wantText)
 		}

@@ -410,6 +410,16 @@ type listingHostile struct {
 	diskOnly bool   // S3 cannot hold it, or /files/ cannot write it
 }
 
+// link is the href and text the HTML listing of /files/ gives h, a
+// directory when isDir says so.
+func (h listingHostile) link(isDir func(string) bool) (href, text string) {
+	href, text = "/files/"+url.PathEscape(h.name), h.display
+	if isDir(h.name) {
+		href, text = href+"/", text+"/"
+	}
+	return href, text
+}
+
 // listingHostileNames: markup, quotes, escapes, control characters,
 // bytes that are not UTF-8, URL delimiters.
 var listingHostileNames = []listingHostile{
@@ -519,11 +529,7 @@ func TestListingHostileNames(t *testing.T) {
 			t.Fatalf("HTML page: %d links, want %d:\n%s", len(links), len(ordered), r.body)
 		}
 		for i, l := range links {
-			h := ordered[i]
-			wantHref, wantText := "/files/"+url.PathEscape(h.name), h.display
-			if isDir(h.name) {
-				wantHref, wantText = wantHref+"/", wantText+"/"
-			}
+			wantHref, wantText := ordered[i].link(isDir)
 			if l.href != wantHref || l.text != wantText {
 				t.Errorf("HTML link %d: got %q %q, want %q %q", i, l.href, l.text, wantHref, wantText)
 			}

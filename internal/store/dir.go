@@ -234,7 +234,7 @@ func (d *Dir) write(name string, body io.Reader, cond Cond, makeParents bool) (c
 		return false, dirError(err)
 	}
 	done = true
-	syncDir(parent)
+	syncDir(parent, ".")
 	if len(newDirs) > 0 {
 		d.syncDirs(path.Dir(dir), len(newDirs)-1)
 	}
@@ -416,11 +416,7 @@ func (d *Dir) nameLock(name string) *sync.Mutex {
 // name is in place and cannot be taken back.
 func (d *Dir) syncDirs(dir string, newDirs int) {
 	for range newDirs + 1 {
-		// O_NONBLOCK: as for the temporary file (see createTemp).
-		if f, err := d.root.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
-			_ = f.Sync()
-			f.Close()
-		}
+		syncDir(d.root, dir)
 		if dir == "." {
 			return
 		}
@@ -428,9 +424,10 @@ func (d *Dir) syncDirs(dir string, newDirs int) {
 	}
 }
 
-// syncDir syncs the directory parent, as syncDirs does by name.
-func syncDir(parent *os.Root) {
-	if f, err := parent.OpenFile(".", os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
+// syncDir syncs the directory dir of r. O_NONBLOCK: as for the temporary
+// file (see createTemp).
+func syncDir(r *os.Root, dir string) {
+	if f, err := r.OpenFile(dir, os.O_RDONLY|syscall.O_NONBLOCK, 0); err == nil {
 		_ = f.Sync()
 		f.Close()
 	}
