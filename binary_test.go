@@ -272,14 +272,50 @@ func procStatus(t testing.TB, pid int, field string) int64 {
 	return 0
 }
 
-// openFDs counts the open file descriptors of a process.
-func openFDs(t testing.TB, pid int) int {
+// openFDs counts the open file descriptors of the server, less the
+// cache's: between requests it holds some files of up to
+// store.MaxCachedFile open for reading (see store.Cache.MaxOpen), until a
+// write drops them (TestHeldFilesOverTCP checks they close). A larger
+// file's descriptor, an upload's and every socket count.
+func openFDs(t testing.TB, p *serverProc) int {
 	t.Helper()
-	ents, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
+	dir := filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "fd")
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return len(ents)
+	n := 0
+	for _, e := range ents {
+		if !cachedFileHeld(p, filepath.Join(dir, e.Name())) {
+			n++
+		}
+	}
+	return n
+}
+
+// cachedFileHeld reports whether fd (a /proc/PID/fd link) is a file under
+// the server's root that its cache may hold: open for reading only, and
+// not larger than store.MaxCachedFile.
+func cachedFileHeld(p *serverProc, fd string) bool {
+	target, err := os.Readlink(fd)
+	if err != nil || p.root == "" || !strings.HasPrefix(target, p.root+"/") {
+		return false
+	}
+	fi, err := os.Stat(fd)
+	if err != nil || !fi.Mode().IsRegular() || fi.Size() > store.MaxCachedFile {
+		return false
+	}
+	info, err := os.ReadFile(strings.Replace(fd, "/fd/", "/fdinfo/", 1))
+	if err != nil {
+		return false
+	}
+	for line := range strings.Lines(string(info)) {
+		if flags, ok := strings.CutPrefix(line, "flags:"); ok {
+			mode, err := strconv.ParseUint(strings.TrimSpace(flags), 8, 64)
+			return err == nil && mode&syscall.O_ACCMODE == syscall.O_RDONLY
+		}
+	}
+	return false
 }
 
 // waitFDs polls the server's open descriptors until they are at most
@@ -306,10 +342,10 @@ func passedSocket(t testing.TB) (*os.File, string) {
 // a few while it runs, in the background.
 func baseFDs(t testing.TB, p *serverProc) int {
 	t.Helper()
-	last := openFDs(t, p.cmd.Process.Pid)
+	last := openFDs(t, p)
 	for range 50 {
 		time.Sleep(300 * time.Millisecond)
-		n := openFDs(t, p.cmd.Process.Pid)
+		n := openFDs(t, p)
 		if n == last {
 			return n
 		}
@@ -323,7 +359,7 @@ func waitFDs(t testing.TB, p *serverProc, want int, d time.Duration) int {
 	t.Helper()
 	var n int
 	pollUntil(d, func() bool {
-		n = openFDs(t, p.cmd.Process.Pid)
+		n = openFDs(t, p)
 		return n <= want
 	})
 	return n

@@ -179,7 +179,6 @@ func TestFaultTimeouts(t *testing.T) {
 		const size = 64 << 20
 		writeTree(t, root, "big", pattern(3, size))
 		p := startBinary(t, root, "--write-timeout", "1s")
-		pid := p.cmd.Process.Pid
 		base := baseFDs(t, p) // before any connection
 		c := dialRawWith(t, p, smallRcvBufDialer(32<<10))
 		c.send("GET /files/big HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -213,7 +212,7 @@ func TestFaultTimeouts(t *testing.T) {
 		if total := 1<<20 + n; total >= size {
 			t.Fatalf("stalled client still received the whole file (%d bytes)", total)
 		}
-		if openFDs(t, pid) > base {
+		if openFDs(t, p) > base {
 			t.Errorf("fds above baseline %d at the end", base)
 		}
 		assertHealthy(t, p)

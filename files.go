@@ -201,6 +201,9 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 			// fasthttp derives HEAD's Content-Length from the skipped body,
 			// except when that body is empty.
 			h.SetContentLength(int(length))
+		} else if length > writeBufferSize {
+			// It cannot fit in one write with its head.
+			holdHeadForBody(ctx)
 		}
 	case ctx.IsHead() || obj.Body == nil:
 		closeBody()
@@ -218,7 +221,15 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 		}
 		// fasthttp closes the body once sent, which ends the request, and
 		// conn uses sendfile where it can.
-		ctx.SetBodyStream(&sentBody{r: body, left: length, h: f.h, ctx: ctx}, int(length))
+		sent := &sentBody{r: body, left: length, h: f.h, ctx: ctx}
+		ctx.SetBodyStream(sent, int(length))
+		if f, _ := sent.file(); f != nil && length > 0 {
+			// The head goes out alone, so that sendfile sends all of the
+			// body (through the write buffer, its first 4 KiB would be
+			// read and copied), and is held for it.
+			ctx.Response.ImmediateHeaderFlush = true
+			holdHeadForBody(ctx)
+		}
 	}
 }
 

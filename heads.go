@@ -35,6 +35,11 @@ const (
 // larger than maxHeaderBytes is refused all the same (see refusedHead).
 const readBufferSize = 20 << 10
 
+// writeBufferSize is fasthttp's write buffer (its default, named here):
+// a response larger than it goes out in more than one write (see
+// holdHeadForBody).
+const writeBufferSize = 4 << 10
+
 // headerReceived runs once a head is parsed, before fasthttp reads any of
 // the body. It has fasthttp read no more than the body's first byte before
 // the handler, under the deadline the head's end set (see conn.headRead):

@@ -559,6 +559,14 @@ func listenMetrics(addr string, public []net.Listener) (net.Listener, error) {
 	return ln, nil
 }
 
+// cachedDir wraps dir in the cache, holding as many files open as the
+// descriptor limit allows it.
+func cachedDir(dir *store.Dir) *store.Cache {
+	cache := store.NewCache(dir)
+	cache.MaxOpen = cachedFileLimit()
+	return cache
+}
+
 // openBackend opens where files live, and says what it is for the
 // start-up line. A directory is wrapped in a cache; a bucket is not, since
 // other instances write to it (see store.Cache). A bad URL, a missing
@@ -570,7 +578,7 @@ func openBackend(ctx context.Context, cfg config) (store.Backend, string, error)
 		if err != nil {
 			return nil, "", usagef("invalid --directory: %v", err)
 		}
-		return store.NewCache(dir), cfg.root, nil
+		return cachedDir(dir), cfg.root, nil
 	}
 	s3, err := store.NewS3(ctx, cfg.storage, store.S3Options{PartSize: cfg.s3PartSize, Concurrency: cfg.s3Concurrency})
 	switch {
@@ -595,8 +603,9 @@ func newServer(cfg config, backend store.Backend, logger *accessLog) *fasthttp.S
 		ExpectHandler: h.expect,
 		// No ReadTimeout, WriteTimeout or IdleTimeout: each conn enforces
 		// the timeouts, more cheaply than fasthttp would (see timeouts).
-		ReadBufferSize: readBufferSize,
-		HeaderReceived: headerReceived,
+		ReadBufferSize:  readBufferSize,
+		WriteBufferSize: writeBufferSize,
+		HeaderReceived:  headerReceived,
 		// The handlers read the clock only when they need it; fasthttp
 		// would read it for every request.
 		LazyRequestTime:              true,

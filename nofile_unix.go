@@ -44,6 +44,18 @@ func lingerLimit() int {
 	return max(2, b/8)
 }
 
+// cachedFileLimit is how many files the cache may hold open (see
+// store.Cache.MaxOpen): an eighth of the files' quarter of the descriptor
+// budget (see connectionLimit), so that requests always have the rest,
+// and no more than 512, what the cache's 8 MiB would hold of them.
+func cachedFileLimit() int {
+	b := descriptorBudget()
+	if b < 0 {
+		return 512
+	}
+	return min(512, b/32)
+}
+
 // descriptorBudget is the descriptor limit less the reserve, or -1 when
 // there is no limit to speak of.
 func descriptorBudget() int {

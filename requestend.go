@@ -100,13 +100,14 @@ func (b *sentBody) Close() error {
 	return err
 }
 
-// file returns the body's file, for sendfile, or nil: a backend's body
-// may offer one (see store.Object).
-func (b *sentBody) file() *os.File {
-	if f, ok := b.r.(interface{ File() *os.File }); ok {
+// file returns the body's file, for sendfile, and the offset to send
+// from (nil: the file's own), or nil: a backend's body may offer one (see
+// store.Object).
+func (b *sentBody) file() (*os.File, *int64) {
+	if f, ok := b.r.(interface{ File() (*os.File, *int64) }); ok {
 		return f.File()
 	}
-	return nil
+	return nil, nil
 }
 
 // streamedToFinish reports whether the request ends when its streamed body

@@ -65,7 +65,7 @@ func newTestServer(t *testing.T, edit func(*config)) *testServer {
 // testBackend is what the server uses for a directory: the directory
 // backend behind the cache.
 func testBackend(tb testing.TB, dir string) store.Backend {
-	return store.NewCache(testDir(tb, dir))
+	return cachedDir(testDir(tb, dir))
 }
 
 // testDir is the directory backend on dir, closed when the test ends.

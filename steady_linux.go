@@ -26,7 +26,9 @@ type readState struct {
 // sendState is the send in progress (see sendSteadily).
 type sendState struct {
 	p       []byte // a write: what is left to write
+	more    bool   // a write that more of the response follows (see conn.moreFollows)
 	srcFD   int    // a sendfile: the file's descriptor, else -1
+	srcOff  *int64 // and the offset to send from, nil: the file's own
 	left    int64
 	written int64
 	err     error
@@ -174,9 +176,12 @@ func (c *conn) sendStep(fd uintptr) bool {
 	for s.left > 0 {
 		var m int
 		var err error
-		if s.srcFD >= 0 {
-			m, err = syscall.Sendfile(int(fd), s.srcFD, nil, int(min(s.left, maxSendfile)))
-		} else {
+		switch {
+		case s.srcFD >= 0:
+			m, err = syscall.Sendfile(int(fd), s.srcFD, s.srcOff, int(min(s.left, maxSendfile)))
+		case s.more:
+			m, err = sendMore(int(fd), s.p[int64(len(s.p))-s.left:])
+		default:
 			m, err = syscall.Write(int(fd), s.p[int64(len(s.p))-s.left:])
 		}
 		if m > 0 {
@@ -205,16 +210,17 @@ func (c *conn) sendStep(fd uintptr) bool {
 	return true
 }
 
-// sendFile sends n bytes of f from its current offset with sendfile(2),
-// steadily (see sendSteadily). handled is false when the file cannot be
-// sent this way and nothing was: the caller copies it.
-func (c *conn) sendFile(f *os.File, n int64) (written int64, handled bool, err error) {
+// sendFile sends n bytes of f from *off (nil: its current offset) with
+// sendfile(2), steadily (see sendSteadily), and advances the offset.
+// handled is false when the file cannot be sent this way and nothing
+// was: the caller copies it.
+func (c *conn) sendFile(f *os.File, off *int64, n int64) (written int64, handled bool, err error) {
 	src, err := f.SyscallConn()
 	if err != nil {
 		return 0, false, nil
 	}
 	ctlErr := src.Control(func(srcFD uintptr) {
-		c.sending = sendState{srcFD: int(srcFD), left: n}
+		c.sending = sendState{srcFD: int(srcFD), srcOff: off, left: n}
 		written, err = c.sendSteadily()
 	})
 	if err == nil {
@@ -228,10 +234,25 @@ func (c *conn) sendFile(f *os.File, n int64) (written int64, handled bool, err e
 
 // writeSteadily writes p whole, steadily (see sendSteadily).
 func (c *conn) writeSteadily(p []byte) (int, error) {
-	c.sending = sendState{p: p, srcFD: -1, left: int64(len(p))}
+	c.sending = sendState{p: p, srcFD: -1, left: int64(len(p)), more: c.moreFollows}
+	c.moreFollows = false
 	written, err := c.sendSteadily()
 	c.sending.p = nil
 	return int(written), err
+}
+
+// sendMore writes p with MSG_MORE: the kernel holds a segment that is
+// not full until a send without the flag, so that the response's parts
+// reach the client in one delivery rather than one per write.
+func sendMore(fd int, p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	n, _, errno := syscall.Syscall6(syscall.SYS_SENDTO, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)), unix.MSG_MORE, 0, 0)
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(n), nil
 }
 
 // drainedSince reports whether the socket's send queue is shorter than

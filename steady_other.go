@@ -31,9 +31,10 @@ func (c *conn) read(p []byte) (int, error) {
 }
 
 // sendFile is Linux-only; elsewhere conn.ReadFrom sends files in chunks.
-func (c *conn) sendFile(*os.File, int64) (int64, bool, error) { return 0, false, nil }
+func (c *conn) sendFile(*os.File, *int64, int64) (int64, bool, error) { return 0, false, nil }
 
 func (c *conn) writeSteadily(p []byte) (int, error) {
+	c.moreFollows = false // no MSG_MORE here
 	if err := c.TCPConn.SetWriteDeadline(time.Now().Add(c.timeouts.write)); err != nil {
 		return 0, err
 	}

@@ -3,7 +3,9 @@ package store
 import (
 	"context"
 	"encoding/xml"
+	"errors"
 	"io"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +19,13 @@ const (
 	// open_file_cache. Larger files stream with sendfile, where the open is
 	// noise.
 	MaxCachedFile = 64 << 10
+	// Cached files larger than this are held open rather than read into
+	// memory, when the backend gives them as files and the cache may hold
+	// one more (MaxOpen): they go out with sendfile from the page cache,
+	// where a body in memory is copied into the socket, a quarter of the
+	// CPU a 64 KiB file costs. Smaller ones cost less to copy than to
+	// splice, and go out in one write with their head.
+	minOpenFile = 16 << 10
 	// The cache's memory ceiling; past it, it starts over.
 	maxCacheBytes = 8 << 20
 	// How long a cached file is trusted before it is compared again with
@@ -43,9 +52,15 @@ type Cache struct {
 	Backend
 	gen atomic.Uint64
 
+	// MaxOpen is how many files the cache may hold open (see
+	// minOpenFile); 0 holds none. Set it before the first Open.
+	MaxOpen int
+
 	mu      sync.RWMutex
 	entries map[string]*cachedFile
-	size    int64 // the entries' cost, see cachedFile.cost
+	size    int64         // the entries' cost, see cachedFile.cost
+	open    []*cachedFile // the entries holding a file, see cachedFile.slot
+	opened  atomic.Int32  // len(open), read without the lock
 }
 
 // cachedFile is an immutable snapshot of a small file; data is never
@@ -56,6 +71,33 @@ type cachedFile struct {
 	info    Info
 	gen     uint64
 	checked atomic.Int64 // unix nanoseconds of the last comparison
+	// file, instead of data, for a file held open (see minOpenFile). refs
+	// counts its holds: the cache's while the entry is cached, and one
+	// per body being sent, so that a file dropped mid-send finishes it
+	// and closes after. slot is the entry's index in Cache.open.
+	file *os.File
+	refs atomic.Int32
+	slot int
+}
+
+// hold takes a hold on the entry's file, false once it is closed.
+func (e *cachedFile) hold() bool {
+	for {
+		n := e.refs.Load()
+		if n == 0 {
+			return false
+		}
+		if e.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// release gives a hold back; the last closes the file.
+func (e *cachedFile) release() {
+	if e.refs.Add(-1) == 0 {
+		e.file.Close()
+	}
 }
 
 // cachedFileOverhead estimates what an entry costs beyond its name and
@@ -72,17 +114,33 @@ func NewCache(b Backend) *Cache {
 	return &Cache{Backend: b, entries: make(map[string]*cachedFile)}
 }
 
-// Open implements Backend: a small file comes from memory, with Data set.
+// Open implements Backend: a small file comes from memory, with Data set,
+// or from a file held open, with a Body that reads it at offsets of its
+// own (see sharedFile).
 func (c *Cache) Open(ctx context.Context, name string, rng Range) (Object, error) {
 	now := time.Now()
 	if e := c.lookup(ctx, name, now); e != nil {
-		return Object{Info: e.info, Data: e.data}, nil
+		if e.file == nil {
+			return Object{Info: e.info, Data: e.data}, nil
+		}
+		if obj, ok := e.share(); ok {
+			return obj, nil
+		}
+		// Dropped and closed since the lookup: opened anew below.
 	}
 	name = strings.Clone(name)
 	gen := c.gen.Load()
 	obj, err := c.Backend.Open(ctx, name, rng)
 	if err != nil || obj.Size > MaxCachedFile || obj.Offset != 0 {
 		return obj, err
+	}
+	if obj.Size > minOpenFile {
+		if f, _ := fileOf(obj.Body); f != nil {
+			if e := c.addOpen(name, f, obj.Info, gen, now); e != nil {
+				return e.object(), nil
+			}
+		}
+		return obj, nil // sent as the backend gave it
 	}
 	data := make([]byte, obj.Size)
 	_, err = io.ReadFull(obj.Body, data)
@@ -94,8 +152,27 @@ func (c *Cache) Open(ctx context.Context, name string, rng Range) (Object, error
 	return Object{Info: e.info, Data: e.data}, nil
 }
 
-// invalidate is deferred by every write.
-func (c *Cache) invalidate() { c.gen.Add(1) }
+// invalidate is deferred by every write. It also drops the files held
+// open: a file replaced or deleted keeps its disk space while it is open,
+// and an entry of an older generation is never served again.
+func (c *Cache) invalidate() {
+	c.gen.Add(1)
+	if c.opened.Load() == 0 {
+		return
+	}
+	c.mu.Lock()
+	for len(c.open) > 0 {
+		c.drop(c.open[len(c.open)-1])
+	}
+	c.mu.Unlock()
+}
+
+// Close implements Backend: the files held open close once their sends
+// end.
+func (c *Cache) Close() error {
+	c.invalidate()
+	return c.Backend.Close()
+}
 
 // Put implements Backend.
 func (c *Cache) Put(ctx context.Context, name string, body io.Reader, size int64, cond Cond) (bool, error) {
@@ -155,26 +232,145 @@ func (c *Cache) add(name string, data []byte, info Info, gen uint64, now time.Ti
 	e.checked.Store(now.UnixNano())
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if old := c.entries[name]; old != nil {
-		c.size -= old.cost()
+	c.insert(e)
+	return e
+}
+
+// addOpen caches f, held open, as name, opened while the generation was
+// gen, and takes the file over, with a hold on it for the caller (a write
+// may drop the entry as soon as the lock is released); or returns nil,
+// leaving f to the caller, when the cache holds MaxOpen files already or
+// a write has come since gen (invalidate would not see this entry to drop
+// it).
+func (c *Cache) addOpen(name string, f *os.File, info Info, gen uint64, now time.Time) *cachedFile {
+	e := &cachedFile{name: name, file: f, info: info, gen: gen}
+	e.checked.Store(now.UnixNano())
+	e.refs.Store(2) // the cache's and the caller's
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.open) >= c.MaxOpen || gen != c.gen.Load() {
+		return nil
+	}
+	c.insert(e)
+	e.slot = len(c.open)
+	c.open = append(c.open, e)
+	c.opened.Store(int32(len(c.open)))
+	return e
+}
+
+// insert caches e, in place of any entry of its name. c.mu is held.
+func (c *Cache) insert(e *cachedFile) {
+	if old := c.entries[e.name]; old != nil {
+		c.drop(old)
 	}
 	if c.size+e.cost() > maxCacheBytes {
 		// Starting over is cheaper than bookkeeping for an LRU, and the
 		// working set of small files refills within a few requests.
+		for len(c.open) > 0 {
+			c.drop(c.open[len(c.open)-1])
+		}
 		clear(c.entries)
 		c.size = 0
 	}
-	c.entries[name] = e
+	c.entries[e.name] = e
 	c.size += e.cost()
-	return e
+}
+
+// drop removes e, cached, and gives back its hold on its file. c.mu is
+// held.
+func (c *Cache) drop(e *cachedFile) {
+	c.size -= e.cost()
+	delete(c.entries, e.name)
+	if e.file == nil {
+		return
+	}
+	last := c.open[len(c.open)-1]
+	c.open[e.slot], last.slot = last, e.slot
+	c.open[len(c.open)-1] = nil
+	c.open = c.open[:len(c.open)-1]
+	c.opened.Store(int32(len(c.open)))
+	e.release()
 }
 
 // remove drops e, unless another request has replaced it meanwhile.
 func (c *Cache) remove(e *cachedFile) {
 	c.mu.Lock()
 	if c.entries[e.name] == e {
-		c.size -= e.cost()
-		delete(c.entries, e.name)
+		c.drop(e)
 	}
 	c.mu.Unlock()
+}
+
+// share returns the entry's file as an Object whose Body reads it, with a
+// hold on it until the Body is closed; false when the file is closed.
+func (e *cachedFile) share() (Object, bool) {
+	if !e.hold() {
+		return Object{}, false
+	}
+	return e.object(), true
+}
+
+// object returns the entry's file as an Object whose Body reads it, and
+// gives back a hold already taken when the Body is closed.
+func (e *cachedFile) object() Object {
+	body := sharedFiles.Get().(*sharedFile)
+	body.e, body.off = e, 0
+	return Object{Info: e.info, Body: body, Length: e.info.Size}
+}
+
+// sharedFile is a body read from a file the cache holds open, at an offset
+// of its own, so that any number of requests send one descriptor at once.
+// They are recycled: a cached file is served without an allocation.
+type sharedFile struct {
+	e   *cachedFile
+	off int64
+}
+
+var sharedFiles = sync.Pool{New: func() any { return new(sharedFile) }}
+
+func (s *sharedFile) Read(p []byte) (int, error) {
+	n, err := s.e.file.ReadAt(p, s.off)
+	s.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (s *sharedFile) Seek(off int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekCurrent:
+		off += s.off
+	case io.SeekEnd:
+		off += s.e.info.Size
+	}
+	if off < 0 {
+		return s.off, errNegativeSeek
+	}
+	s.off = off
+	return off, nil
+}
+
+// File hands the file to sendfile, with the offset it advances.
+func (s *sharedFile) File() (*os.File, *int64) { return s.e.file, &s.off }
+
+func (s *sharedFile) Close() error {
+	if s.e == nil {
+		return nil // closed twice
+	}
+	s.e.release()
+	*s = sharedFile{}
+	sharedFiles.Put(s)
+	return nil
+}
+
+var errNegativeSeek = errors.New("seek before the start of the file")
+
+// fileOf returns the file a backend's body offers for sendfile, and the
+// offset to send from (nil: the file's own).
+func fileOf(body io.Reader) (*os.File, *int64) {
+	if f, ok := body.(interface{ File() (*os.File, *int64) }); ok {
+		return f.File()
+	}
+	return nil, nil
 }

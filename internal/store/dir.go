@@ -102,8 +102,8 @@ func (d *dirFile) Read(p []byte) (int, error)                { return d.f.Read(p
 func (d *dirFile) Seek(off int64, whence int) (int64, error) { return d.f.Seek(off, whence) }
 func (d *dirFile) Close() error                              { return d.f.Close() }
 
-// File hands the file to sendfile.
-func (d *dirFile) File() *os.File { return d.f }
+// File hands the file to sendfile, from its own offset.
+func (d *dirFile) File() (*os.File, *int64) { return d.f, nil }
 
 // infoOf describes a regular file or a directory; anything else is
 // ErrNotExist, as if it were not there: only files and directories are

@@ -126,8 +126,9 @@ type Object struct {
 	Data []byte
 	// Body yields Length bytes of the file from Offset on: the range
 	// asked for, or more. It may also be an io.Seeker, and an
-	// interface{ File() *os.File } when it can be sent with sendfile.
-	// The caller closes it.
+	// interface{ File() (*os.File, *int64) } when it can be sent with
+	// sendfile: the file, and the offset to send from, which sendfile
+	// advances (nil: the file's own). The caller closes it.
 	Body           io.ReadCloser
 	Offset, Length int64
 }
