@@ -408,11 +408,14 @@ func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
 // with MSG_MORE, and the kernel delivers it with the rest: on loopback a
 // delivery costs as much as copying 20 KiB, and the 64 KiB file went out
 // in two. The caller must be sure another write follows, or the head
-// would wait for the next response. Under TLS it does nothing.
-func holdHeadForBody(ctx *fasthttp.RequestCtx) {
-	if c, ok := ctx.Conn().(*conn); ok {
+// would wait for the next response. Under TLS it does nothing, and
+// reports false.
+func holdHeadForBody(ctx *fasthttp.RequestCtx) bool {
+	c, ok := ctx.Conn().(*conn)
+	if ok {
 		c.moreFollows = true
 	}
+	return ok
 }
 
 // Write writes p whole, steadily (see sendSteadily): --write-timeout

@@ -141,12 +141,18 @@ func TestTLSCurl(t *testing.T) {
 	}
 	root := t.TempDir()
 	writeTree(t, root, "a.txt", []byte("over tls"))
+	// A file the cache holds open (see store.Cache), twice: the first GET
+	// opens it, the second is sent from the held file.
+	mid := strings.Repeat("0123456789", 4000)
+	writeTree(t, root, "mid.txt", []byte(mid))
 	pair := makePair(t, t.TempDir(), "a")
 	p := startTLSBinary(t, root, "--tls-cert", pair.certFile, "--tls-key", pair.keyFile)
 	_, port, _ := net.SplitHostPort(p.addr)
 	for _, tt := range []struct{ url, want string }{
 		{"https://127.0.0.1:" + port + "/echo/hi", "hi"},
 		{"https://localhost:" + port + "/files/a.txt", "over tls"},
+		{"https://localhost:" + port + "/files/mid.txt", mid},
+		{"https://localhost:" + port + "/files/mid.txt", mid},
 	} {
 		out, err := exec.Command("curl", "-sS", "--fail", "--max-time", "10", "--cacert", pair.certFile, "--resolve", "localhost:"+port+":127.0.0.1", tt.url).CombinedOutput()
 		if err != nil || string(out) != tt.want {
