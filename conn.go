@@ -57,7 +57,7 @@ func (l *listener) Accept() (net.Conn, error) {
 			if tc, ok := c.(*net.TCPConn); ok {
 				// Our conn stays under TLS, so that accounting, the
 				// lingering close and steady writes still apply.
-				ours, err := newConn(tc, l.timeouts, l.conns, l.tls != nil)
+				ours, err := newConn(tc, &l.timeouts, l.conns, l.tls != nil)
 				if err != nil {
 					_ = tc.Close()
 					continue
@@ -219,14 +219,42 @@ func acceptErrorPasses(err error) bool {
 //
 // Request bookkeeping: when each request starts, and what each receives,
 // for the log and the metrics.
+//
+// An idle keep-alive connection costs its conn too, so the fields are
+// packed: times are nanoseconds on the monotonic clock (see monoNow), the
+// read and the send in progress share one state, and the whole fits in a
+// 256-byte allocation (it took 512 with time.Time fields and a state
+// each).
 type conn struct {
 	*net.TCPConn
 	raw      syscall.RawConn // the socket, for reads and writes that arm their own deadlines
-	timeouts timeouts
-	opened   time.Time
-	keptHead keptHead // see boundKeptHead
-	sinceLF  int      // see requestRead
+	timeouts *timeouts       // the listener's
 	set      *connSet
+	// step is the socket's callback for the read or send in progress
+	// (see stepIO): bound once, in newConn, as a closure per call would
+	// be an allocation per read and write.
+	step func(fd uintptr) bool
+	// The times below are monoNow's, 0 when unset. The serving goroutine
+	// alone uses them.
+	//
+	// requestStart is when the first byte of the request being served
+	// arrived, 0 between requests; lastEnd, when the previous one ended
+	// (see finish). idleSince is when the wait for the next request
+	// began, 0 within a request. readWant is the deadline of the reads of
+	// the request being served, readSet the one the socket has (see
+	// armRead).
+	opened, requestStart, lastEnd, idleSince, readWant, readSet int64
+	// received counts the bytes read, receivedAtEnd their count when the
+	// previous request ended: the metrics charge the difference to the
+	// request that ends (see finish). The serving goroutine alone uses
+	// them.
+	received, receivedAtEnd int64
+	requests                int      // the requests begun
+	keptHead                keptHead // see boundKeptHead
+	sinceLF                 int32    // see requestRead
+	headLines               int32    // line feeds of the head so far (see headRead)
+	headTail                [3]byte  // the head's last bytes so far (see headEndsAcross)
+	headTailLen             uint8
 	// waiting is set while the serving goroutine waits in Read with no
 	// byte of a request received yet: the connection is new, or a
 	// keep-alive one between requests. A Close from elsewhere then comes
@@ -237,52 +265,25 @@ type conn struct {
 	// underTLS: Read reads TLS records, and tlsConn.Read does the
 	// request's bookkeeping on what they carry.
 	underTLS bool
-	// requestStart is when the first byte of the request being served
-	// arrived, zero between requests; lastEnd, when the previous one
-	// ended (see finish); requests counts the requests begun; inHead is
-	// set while a head has begun and not ended (see headRead). The
-	// serving goroutine alone uses them.
-	requestStart, lastEnd time.Time
-	requests              int
-	inHead                bool
-	headLines             int     // line feeds of the head so far (see headRead)
-	headTail              [3]byte // the head's last bytes so far (see headEndsAcross)
-	headTailLen           uint8
-	// idleSince is when the wait for the next request began, zero within
-	// a request; releaseArmed says the wait's deadline is the one that
-	// gives back the read buffer, released that it was given back (see
-	// conn.read). The serving goroutine alone uses them.
-	idleSince              time.Time
-	releaseArmed, released bool
-	// readWant is the deadline of the reads of the request being served,
-	// readSet the one the socket has (see armRead). The serving goroutine
-	// alone uses them.
-	readWant, readSet time.Time
-	// received counts the bytes read, receivedAtEnd their count when the
-	// previous request ended: the metrics charge the difference to the
-	// request that ends (see finish). The serving goroutine alone uses
+	// inHead is set while a head has begun and not ended (see headRead).
+	// releaseArmed says the idle wait's deadline is the one that gives
+	// back the read buffer, released that it was given back (see
+	// conn.read). moreFollows: the next write is not the last of its
+	// response (see holdHeadForBody). The serving goroutine alone uses
 	// them.
-	received, receivedAtEnd int64
-	// moreFollows: the next write is not the last of its response (see
-	// holdHeadForBody). The serving goroutine alone uses it.
-	moreFollows bool
-	// The read and the send in progress, for the step functions the socket
-	// calls back (bound once, in newConn: a closure per call would be an
-	// allocation per read and write).
-	reading readState
-	sending sendState
-	readFn  func(fd uintptr) bool
-	sendFn  func(fd uintptr) bool
+	inHead, releaseArmed, released, moreFollows bool
+	// io is the read or the send in progress.
+	io ioState
 }
 
 // newConn wraps tc, just accepted, with the server's timeouts.
-func newConn(tc *net.TCPConn, t timeouts, set *connSet, underTLS bool) (*conn, error) {
+func newConn(tc *net.TCPConn, t *timeouts, set *connSet, underTLS bool) (*conn, error) {
 	raw, err := tc.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	c := &conn{TCPConn: tc, raw: raw, timeouts: t, opened: time.Now(), set: set, underTLS: underTLS}
-	c.bindSteps()
+	c := &conn{TCPConn: tc, raw: raw, timeouts: t, opened: monoNow(), set: set, underTLS: underTLS}
+	c.step = c.stepIO
 	return c, nil
 }
 
@@ -307,7 +308,7 @@ func (c *conn) Read(p []byte) (int, error) {
 // beforeRequestRead marks the connection waiting when no byte of a request
 // has been received yet (see conn), and says so for requestRead.
 func (c *conn) beforeRequestRead() (between bool) {
-	between = c.requestStart.IsZero()
+	between = c.requestStart == 0
 	if between {
 		c.waiting.Store(true)
 	}
@@ -329,11 +330,11 @@ func (c *conn) requestRead(p []byte, between bool) (tooManyFields bool) {
 		c.waiting.Store(false)
 	}
 	if first {
-		now := time.Now()
-		c.requestStart, c.readWant = now, now.Add(c.timeouts.read)
+		now := monoNow()
+		c.requestStart, c.readWant = now, now+int64(c.timeouts.read)
 		c.requests++
 		c.inHead, c.headLines, c.headTailLen = true, 0, 0
-		c.idleSince, c.releaseArmed, c.released = time.Time{}, false, false
+		c.idleSince, c.releaseArmed, c.released = 0, false, false
 		c.moreFollows = false
 	}
 	tooManyFields = c.headRead(p, first)
@@ -349,9 +350,9 @@ func (c *conn) requestRead(p []byte, between bool) (tooManyFields bool) {
 		last += i + 1
 	}
 	if last >= 0 {
-		c.sinceLF = len(tail) - last - 1
+		c.sinceLF = int32(len(tail) - last - 1)
 	} else {
-		c.sinceLF = min(c.sinceLF+n, readBufferSize)
+		c.sinceLF = int32(min(int(c.sinceLF)+n, readBufferSize))
 	}
 	return tooManyFields
 }
@@ -399,7 +400,7 @@ func (t *tlsConn) ReadFrom(r io.Reader) (int64, error) {
 // request.
 func requestLineTooLong(ctx *fasthttp.RequestCtx) bool {
 	c, ok := connOf(ctx)
-	return ok && c.sinceLF >= readBufferSize-2
+	return ok && int(c.sinceLF) >= readBufferSize-2
 }
 
 // holdHeadForBody tells the connection that the response of ctx goes out

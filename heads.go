@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"errors"
-	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -121,12 +120,12 @@ func (c *conn) headRead(p []byte, first bool) (tooManyFields bool) {
 		end = 0
 	}
 	if end < 0 {
-		c.headLines += bytes.Count(p, []byte{'\n'})
+		c.headLines += int32(bytes.Count(p, []byte{'\n'}))
 	} else {
-		c.headLines += bytes.Count(p[:end], []byte{'\n'})
+		c.headLines += int32(bytes.Count(p[:end], []byte{'\n'}))
 		c.inHead = false
 		if !first {
-			c.readWant = time.Now().Add(c.timeouts.read)
+			c.readWant = monoNow() + int64(c.timeouts.read)
 		}
 	}
 	c.keepHeadTail(p)
@@ -175,9 +174,9 @@ func (c *conn) keepHeadTail(p []byte) {
 func boundKeptHead(ctx *fasthttp.RequestCtx) {
 	raw := ctx.Request.Header.RawHeaders()
 	seen := keptHead{
-		fields: bytes.Count(raw, []byte{'\n'}),
-		head:   len(raw),
-		uri:    len(ctx.Request.Header.RequestURI()),
+		fields: int32(bytes.Count(raw, []byte{'\n'})),
+		head:   int32(len(raw)),
+		uri:    int32(len(ctx.Request.Header.RequestURI())),
 	}
 	c, ok := connOf(ctx)
 	if !ok { // not a TCP connection: judge each request alone
@@ -196,10 +195,13 @@ func boundKeptHead(ctx *fasthttp.RequestCtx) {
 
 // keptHead is the largest of what a connection's heads held since its
 // parsed state was last dropped (see boundKeptHead).
-type keptHead struct{ fields, head, uri int }
+// A head fits in the read buffer, so its counts fit in an int32.
+type keptHead struct{ fields, head, uri int32 }
 
 // cost bounds the parsed state such heads leave.
-func (k keptHead) cost() int { return k.fields*(headFieldCost+k.head) + 3*k.uri }
+func (k keptHead) cost() int {
+	return int(k.fields)*(headFieldCost+int(k.head)) + 3*int(k.uri)
+}
 
 // dropRequestState lets the garbage collector have a request's parsed
 // head, instead of fasthttp keeping it for the next request or in its

@@ -26,8 +26,8 @@ func (h *handler) finish(ctx *fasthttp.RequestCtx, parsed bool, sent int64) {
 	}
 	var received int64
 	if c, ok := connOf(ctx); ok {
-		c.requestStart = time.Time{} // the next read starts the next request
-		c.lastEnd = e.end
+		c.requestStart = 0 // the next read starts the next request
+		c.lastEnd = monoOf(e.end)
 		received = c.received - c.receivedAtEnd
 		c.receivedAtEnd = c.received
 	}
@@ -50,12 +50,12 @@ func requestStart(ctx *fasthttp.RequestCtx) time.Time {
 	switch {
 	case !ok:
 		return ctx.Time()
-	case !c.requestStart.IsZero():
-		return c.requestStart
-	case !c.lastEnd.IsZero():
+	case c.requestStart != 0:
+		return timeOf(c.requestStart)
+	case c.lastEnd != 0:
 		// Pipelined: its bytes came with the previous request's, and it
 		// waited for that one to end.
-		return c.lastEnd
+		return timeOf(c.lastEnd)
 	}
 	return ctx.ConnTime()
 }

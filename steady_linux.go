@@ -15,30 +15,30 @@ import (
 // maxSendfile bounds one sendfile call, as Go's own net package does.
 const maxSendfile = 4 << 20
 
-// readState is the read in progress (see conn.read).
-type readState struct {
-	p     []byte
-	n     int
-	err   error
-	steps int // calls of readStep: none means the read never began
-}
-
-// sendState is the send in progress (see sendSteadily).
-type sendState struct {
-	p       []byte // a write: what is left to write
-	more    bool   // a write that more of the response follows (see conn.moreFollows)
-	srcFD   int    // a sendfile: the file's descriptor, else -1
-	srcOff  *int64 // and the offset to send from, nil: the file's own
-	left    int64
-	written int64
+// ioState is the read or the send in progress (see conn.read and
+// sendSteadily): the serving goroutine does one at a time.
+type ioState struct {
+	p       []byte // a read: where to; a write: what is left to write
+	left    int64  // a send: the bytes still to go
+	written int64  // the bytes read, or sent
 	err     error
-	steps   int // calls of sendStep: none means the send never began
+	srcOff  *int64 // a sendfile: the offset to send from, nil: the file's own
+	steps   int32  // calls of the step: none means it never began
+	srcFD   int32  // a sendfile: the file's descriptor, else -1
 	// queuedWhenFull is what the socket still held when it last filled,
 	// or -1 (see drainedSince).
-	queuedWhenFull int
+	queuedWhenFull int32
+	sending        bool // a send, not a read
+	more           bool // a write that more of the response follows (see conn.moreFollows)
 }
 
-func (c *conn) bindSteps() { c.readFn, c.sendFn = c.readStep, c.sendStep }
+// stepIO is the socket's callback for the read or the send in progress.
+func (c *conn) stepIO(fd uintptr) bool {
+	if c.io.sending {
+		return c.sendStep(fd)
+	}
+	return c.readStep(fd)
+}
 
 // read reads into p from the socket. A read that finds nothing to read
 // arms its deadline before it waits (see armRead); one that finds bytes
@@ -56,11 +56,11 @@ func (c *conn) read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	r := &c.reading
+	r := &c.io
 	stale := false
 	for {
-		*r = readState{p: p}
-		err := c.raw.Read(c.readFn)
+		*r = ioState{p: p}
+		err := c.raw.Read(c.step)
 		if err == nil {
 			err = r.err
 		}
@@ -81,7 +81,7 @@ func (c *conn) read(p []byte) (int, error) {
 			}
 			continue
 		}
-		n := r.n
+		n := int(r.written)
 		r.p = nil
 		return n, err
 	}
@@ -109,7 +109,7 @@ func (c *conn) releaseIdle(p []byte) {
 }
 
 func (c *conn) readStep(fd uintptr) bool {
-	r := &c.reading
+	r := &c.io
 	r.steps++
 	for {
 		n, err := syscall.Read(int(fd), r.p)
@@ -126,7 +126,7 @@ func (c *conn) readStep(fd uintptr) bool {
 		case n == 0:
 			r.err = io.EOF
 		default:
-			r.n = n
+			r.written = int64(n)
 		}
 		return true
 	}
@@ -146,11 +146,11 @@ func (c *conn) readStep(fd uintptr) bool {
 //
 // Only a client that took nothing for a whole --write-timeout is cut off.
 func (c *conn) sendSteadily() (written int64, err error) {
-	s := &c.sending
+	s := &c.io
 	s.queuedWhenFull = -1
 	for {
 		s.steps = 0
-		waitErr := c.raw.Write(c.sendFn)
+		waitErr := c.raw.Write(c.step)
 		switch {
 		case s.err != nil:
 			return s.written, s.err
@@ -171,14 +171,14 @@ func (c *conn) sendSteadily() (written int64, err error) {
 }
 
 func (c *conn) sendStep(fd uintptr) bool {
-	s := &c.sending
+	s := &c.io
 	s.steps++
 	for s.left > 0 {
 		var m int
 		var err error
 		switch {
 		case s.srcFD >= 0:
-			m, err = syscall.Sendfile(int(fd), s.srcFD, s.srcOff, int(min(s.left, maxSendfile)))
+			m, err = syscall.Sendfile(int(fd), int(s.srcFD), s.srcOff, int(min(s.left, maxSendfile)))
 		case s.more:
 			m, err = sendMore(int(fd), s.p[int64(len(s.p))-s.left:])
 		default:
@@ -190,7 +190,8 @@ func (c *conn) sendStep(fd uintptr) bool {
 		}
 		switch {
 		case err == syscall.EAGAIN:
-			s.queuedWhenFull, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+			queued, _ := unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
+			s.queuedWhenFull = int32(queued)
 			if s.err = c.armWrite(); s.err != nil {
 				return true
 			}
@@ -220,7 +221,7 @@ func (c *conn) sendFile(f *os.File, off *int64, n int64) (written int64, handled
 		return 0, false, nil
 	}
 	ctlErr := src.Control(func(srcFD uintptr) {
-		c.sending = sendState{srcFD: int(srcFD), srcOff: off, left: n}
+		c.io = ioState{sending: true, srcFD: int32(srcFD), srcOff: off, left: n}
 		written, err = c.sendSteadily()
 	})
 	if err == nil {
@@ -234,10 +235,10 @@ func (c *conn) sendFile(f *os.File, off *int64, n int64) (written int64, handled
 
 // writeSteadily writes p whole, steadily (see sendSteadily).
 func (c *conn) writeSteadily(p []byte) (int, error) {
-	c.sending = sendState{p: p, srcFD: -1, left: int64(len(p)), more: c.moreFollows}
+	c.io = ioState{sending: true, p: p, srcFD: -1, left: int64(len(p)), more: c.moreFollows}
 	c.moreFollows = false
 	written, err := c.sendSteadily()
-	c.sending.p = nil
+	c.io.p = nil
 	return int(written), err
 }
 
@@ -257,14 +258,14 @@ func sendMore(fd int, p []byte) (int, error) {
 
 // drainedSince reports whether the socket's send queue is shorter than
 // *queued, and records its current length there.
-func (c *conn) drainedSince(queued *int) bool {
+func (c *conn) drainedSince(queued *int32) bool {
 	now := -1
 	if err := c.raw.Control(func(fd uintptr) {
 		now, _ = unix.IoctlGetInt(int(fd), unix.SIOCOUTQ)
 	}); err != nil || now < 0 {
 		return false
 	}
-	drained := *queued >= 0 && now < *queued
-	*queued = now
+	drained := *queued >= 0 && int32(now) < *queued
+	*queued = int32(now)
 	return drained
 }

@@ -10,10 +10,9 @@ import (
 // Elsewhere, without SIOCOUTQ and the raw socket steps of Linux, each
 // read arms its deadline before it begins, and each write gets one fresh
 // --write-timeout: a chunk must go out within it.
-type readState struct{}
-type sendState struct{}
+type ioState struct{}
 
-func (c *conn) bindSteps() {}
+func (c *conn) stepIO(uintptr) bool { return true }
 
 // canReleaseIdle: only Linux gives back an idle connection's read buffer
 // (see the Linux conn.read).
