@@ -89,7 +89,7 @@ func TestCacheSeesRewriteInPlace(t *testing.T) {
 // never held back waiting for a write that does not come (see
 // holdHeadForBody); and no descriptor outlives its file: after a DELETE,
 // a replacement behind the server's back, HEADs and 304s, the server holds
-// no deleted file open.
+// no deleted file open, and after a write none at all.
 func TestHeldFilesOverTCP(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
@@ -161,7 +161,7 @@ func TestHeldFilesOverTCP(t *testing.T) {
 	if r := request(t, p, "DELETE", "/files/f6", nil, ""); r.status != 204 {
 		t.Fatalf("DELETE: got %d", r.status)
 	}
-	if held := deletedFilesHeld(t, p.cmd.Process.Pid); len(held) > 0 {
+	if held := deletedFilesHeld(t, p); len(held) > 0 {
 		t.Errorf("after DELETE, the server holds deleted files open: %v", held)
 	}
 	// Replaced by another program, by rename: the new bytes within the
@@ -172,24 +172,46 @@ func TestHeldFilesOverTCP(t *testing.T) {
 	if !pollUntil(store.CacheRevalidate+2*time.Second, func() bool { return string(get("/files/f7").body) == "replaced" }) {
 		t.Fatalf("a file replaced on disk was not seen within %v", store.CacheRevalidate)
 	}
-	if held := deletedFilesHeld(t, p.cmd.Process.Pid); len(held) > 0 {
+	if held := deletedFilesHeld(t, p); len(held) > 0 {
 		t.Errorf("after a replacement on disk was seen, the server holds the old file open: %v", held)
+	}
+	// A write drops every held file: once it returned, a file still open
+	// is a hold some request never gave back.
+	if r := upload(t, p, "PUT", "/files/probe", []byte("x")); r.status != 201 {
+		t.Fatalf("PUT: got %d", r.status)
+	}
+	if held := filesHeld(t, p); len(held) > 0 {
+		t.Errorf("after a write, the server still holds files open: %v", held)
 	}
 }
 
-// deletedFilesHeld lists the files pid holds open that are deleted.
-func deletedFilesHeld(t *testing.T, pid int) []string {
+// filesHeld lists the files under root that the server holds open,
+// deleted ones marked " (deleted)".
+func filesHeld(t *testing.T, p *serverProc) []string {
 	t.Helper()
-	dir := filepath.Join("/proc", strconv.Itoa(pid), "fd")
+	dir := filepath.Join("/proc", strconv.Itoa(p.cmd.Process.Pid), "fd")
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var held []string
 	for _, e := range ents {
-		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasSuffix(target, " (deleted)") {
+		if target, err := os.Readlink(filepath.Join(dir, e.Name())); err == nil && strings.HasPrefix(target, p.root+"/") {
 			held = append(held, target)
 		}
 	}
 	return held
+}
+
+// deletedFilesHeld lists the deleted files under root the server holds
+// open.
+func deletedFilesHeld(t *testing.T, p *serverProc) []string {
+	t.Helper()
+	var deleted []string
+	for _, f := range filesHeld(t, p) {
+		if strings.HasSuffix(f, " (deleted)") {
+			deleted = append(deleted, f)
+		}
+	}
+	return deleted
 }

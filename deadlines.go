@@ -41,21 +41,30 @@ var clockBase = time.Now()
 // for unset.
 func monoNow() int64 { return max(1, int64(time.Since(clockBase))) }
 
-// monoOf is t in nanoseconds since clockBase, or 0 for the zero time.
+// monoOf is t in nanoseconds since clockBase, or 0 for the zero time. A
+// time past maxTimeout from clockBase counts as that, so that adding a
+// deadline's slack cannot overflow.
 func monoOf(t time.Time) int64 {
 	if t.IsZero() {
 		return 0
 	}
-	return max(1, int64(t.Sub(clockBase)))
+	return min(max(1, int64(t.Sub(clockBase))), int64(maxTimeout))
 }
 
 // timeOf is the time of mono, nanoseconds since clockBase.
 func timeOf(mono int64) time.Time { return clockBase.Add(time.Duration(mono)) }
 
+// maxTimeout is the longest timeout kept (146 years); longer ones are
+// cut to it (see newTimeouts).
+const maxTimeout = time.Duration(1 << 62)
+
 // maxDeadlineSlack bounds timeouts.slack.
 const maxDeadlineSlack = 250 * time.Millisecond
 
 func newTimeouts(read, idle, write time.Duration) timeouts {
+	// Deadlines are monoNow plus a timeout: one of 146 years or more
+	// would overflow it into the past.
+	read, idle, write = min(read, maxTimeout), min(idle, maxTimeout), min(write, maxTimeout)
 	slack := maxDeadlineSlack
 	for _, t := range []time.Duration{read, idle} {
 		if t > 0 {

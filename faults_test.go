@@ -274,6 +274,28 @@ func TestFaultTimeouts(t *testing.T) {
 	})
 }
 
+// TestFaultHugeTimeoutsNeverFireEarly: timeouts near the largest duration
+// (a deadline is now plus the timeout, which could overflow into the
+// past) never cut off a keep-alive connection or a paused body early.
+// Without the clamp, the idle connection was closed after half a second.
+func TestFaultHugeTimeoutsNeverFireEarly(t *testing.T) {
+	t.Parallel()
+	const huge = "2562047h47m16s" // within a second of the largest duration
+	p := startBinary(t, t.TempDir(), "--idle-timeout", huge, "--read-timeout", huge, "--write-timeout", huge, "--quiet")
+	c := dialRaw(t, p)
+	c.send("GET /echo/a HTTP/1.1\r\nHost: x\r\n\r\n")
+	if r := c.mustRead("GET"); r.status != 200 {
+		t.Fatalf("first GET: %d", r.status)
+	}
+	time.Sleep(1200 * time.Millisecond) // past the idle buffer's release (idleRelease)
+	c.send("PUT /files/f HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\n12345")
+	time.Sleep(1200 * time.Millisecond)
+	c.send("67890")
+	if r := c.mustRead("PUT"); r.status != 201 {
+		t.Fatalf("PUT after an idle wait and with a paused body: got %d, want 201", r.status)
+	}
+}
+
 func TestFaultSlowloris(t *testing.T) {
 	p := startBinary(t, t.TempDir(), "--quiet")
 	const slow = 300

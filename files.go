@@ -223,7 +223,7 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 		// conn uses sendfile where it can.
 		sent := &sentBody{r: body, left: length, h: f.h, ctx: ctx}
 		ctx.SetBodyStream(sent, int(length))
-		if f, _ := sent.file(); f != nil && length > 0 && holdHeadForBody(ctx) {
+		if file, _ := sent.file(); file != nil && length > 0 && holdHeadForBody(ctx) {
 			// The head goes out alone, so that sendfile sends all of the
 			// body (through the write buffer, its first 4 KiB would be
 			// read and copied), and is held for it. Under TLS it would

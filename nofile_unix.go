@@ -47,7 +47,8 @@ func lingerLimit() int {
 // cachedFileLimit is how many files the cache may hold open (see
 // store.Cache.MaxOpen): an eighth of the files' quarter of the descriptor
 // budget (see connectionLimit), so that requests always have the rest,
-// and no more than 512, what the cache's 8 MiB would hold of them.
+// and no more than 512, what the cache's 8 MiB would hold of them in
+// memory.
 func cachedFileLimit() int {
 	b := descriptorBudget()
 	if b < 0 {

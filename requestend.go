@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/httpbox/httpbox/internal/store"
 	"github.com/valyala/fasthttp"
 )
 
@@ -103,12 +104,7 @@ func (b *sentBody) Close() error {
 // file returns the body's file, for sendfile, and the offset to send
 // from (nil: the file's own), or nil: a backend's body may offer one (see
 // store.Object).
-func (b *sentBody) file() (*os.File, *int64) {
-	if f, ok := b.r.(interface{ File() (*os.File, *int64) }); ok {
-		return f.File()
-	}
-	return nil, nil
-}
+func (b *sentBody) file() (*os.File, *int64) { return store.FileOf(b.r) }
 
 // streamedToFinish reports whether the request ends when its streamed body
 // is closed rather than now.

@@ -34,11 +34,11 @@ const (
 	CacheRevalidate = time.Second
 )
 
-// Cache wraps a backend and keeps its small files in memory, keyed by
-// name. It suits a backend only this process writes to, or whose other
-// writers may be seen up to CacheRevalidate late (a directory that other
-// programs also change); a store shared by several instances must not
-// be cached.
+// Cache wraps a backend and keeps its small files in memory, or held
+// open (see minOpenFile), keyed by name. It suits a backend only this
+// process writes to, or whose other writers may be seen up to
+// CacheRevalidate late (a directory that other programs also change); a
+// store shared by several instances must not be cached.
 //
 // Consistency with our own writes: every write through the Cache bumps
 // gen after the backend returns, and an entry is valid only while gen
@@ -60,24 +60,34 @@ type Cache struct {
 	entries map[string]*cachedFile
 	size    int64         // the entries' cost, see cachedFile.cost
 	open    []*cachedFile // the entries holding a file, see cachedFile.slot
-	opened  atomic.Int32  // len(open), read without the lock
 }
 
-// cachedFile is an immutable snapshot of a small file; data is never
-// modified once cached, so responses may reference it without a copy.
+// cachedFile is a cached file: in memory, an immutable snapshot that
+// responses may reference without a copy, or held open, compared with
+// the file it was opened as before each use (see share).
 type cachedFile struct {
 	name    string
 	data    []byte
 	info    Info
 	gen     uint64
 	checked atomic.Int64 // unix nanoseconds of the last comparison
-	// file, instead of data, for a file held open (see minOpenFile). refs
-	// counts its holds: the cache's while the entry is cached, and one
-	// per body being sent, so that a file dropped mid-send finishes it
-	// and closes after. slot is the entry's index in Cache.open.
-	file *os.File
-	refs atomic.Int32
-	slot int
+	// file, instead of data, for a file held open (see minOpenFile), fd
+	// its descriptor and stamp what it was when opened. refs counts its
+	// holds: the cache's while the entry is cached, and one per body being
+	// sent, so that a file dropped mid-send finishes it and closes after.
+	// slot is the entry's index in Cache.open.
+	file  *os.File
+	fd    int
+	stamp fileStamp
+	refs  atomic.Int32
+	slot  int
+}
+
+// fileStamp is what an open file's ETag is made of (see etag): size,
+// modification and change times, inode. Any write changes one of them.
+type fileStamp struct {
+	size, mtime, ctime int64 // times in Unix nanoseconds
+	ino                uint64
 }
 
 // hold takes a hold on the entry's file, false once it is closed.
@@ -123,10 +133,11 @@ func (c *Cache) Open(ctx context.Context, name string, rng Range) (Object, error
 		if e.file == nil {
 			return Object{Info: e.info, Data: e.data}, nil
 		}
-		if obj, ok := e.share(); ok {
+		if obj, ok := c.share(e); ok {
 			return obj, nil
 		}
-		// Dropped and closed since the lookup: opened anew below.
+		// Changed in place, or dropped and closed since the lookup:
+		// opened anew below.
 	}
 	name = strings.Clone(name)
 	gen := c.gen.Load()
@@ -135,12 +146,13 @@ func (c *Cache) Open(ctx context.Context, name string, rng Range) (Object, error
 		return obj, err
 	}
 	if obj.Size > minOpenFile {
-		if f, _ := fileOf(obj.Body); f != nil {
+		if f, _ := FileOf(obj.Body); f != nil {
 			if e := c.addOpen(name, f, obj.Info, gen, now); e != nil {
 				return e.object(), nil
 			}
 		}
-		return obj, nil // sent as the backend gave it
+		// Past MaxOpen (or where a file's stamp cannot be read): in
+		// memory, as a smaller file.
 	}
 	data := make([]byte, obj.Size)
 	_, err = io.ReadFull(obj.Body, data)
@@ -154,17 +166,30 @@ func (c *Cache) Open(ctx context.Context, name string, rng Range) (Object, error
 
 // invalidate is deferred by every write. It also drops the files held
 // open: a file replaced or deleted keeps its disk space while it is open,
-// and an entry of an older generation is never served again.
+// and an entry of an older generation is never served again. It always
+// takes the lock, so that an entry addOpen inserts after checking gen is
+// seen here (a write already costs an fsync); the files close outside
+// it.
 func (c *Cache) invalidate() {
 	c.gen.Add(1)
-	if c.opened.Load() == 0 {
-		return
-	}
 	c.mu.Lock()
-	for len(c.open) > 0 {
-		c.drop(c.open[len(c.open)-1])
-	}
+	held := c.takeOpen()
 	c.mu.Unlock()
+	for _, e := range held {
+		e.release()
+	}
+}
+
+// takeOpen removes the entries holding a file, whose holds the caller
+// gives back (release). c.mu is held.
+func (c *Cache) takeOpen() []*cachedFile {
+	held := c.open
+	for _, e := range held {
+		c.size -= e.cost()
+		delete(c.entries, e.name)
+	}
+	c.open = nil
+	return held
 }
 
 // Close implements Backend: the files held open close once their sends
@@ -239,11 +264,19 @@ func (c *Cache) add(name string, data []byte, info Info, gen uint64, now time.Ti
 // addOpen caches f, held open, as name, opened while the generation was
 // gen, and takes the file over, with a hold on it for the caller (a write
 // may drop the entry as soon as the lock is released); or returns nil,
-// leaving f to the caller, when the cache holds MaxOpen files already or
-// a write has come since gen (invalidate would not see this entry to drop
-// it).
+// leaving f to the caller, when the cache holds MaxOpen files already, a
+// write has come since gen (the entry would be stale at once), or the
+// file's stamp cannot be read.
 func (c *Cache) addOpen(name string, f *os.File, info Info, gen uint64, now time.Time) *cachedFile {
-	e := &cachedFile{name: name, file: f, info: info, gen: gen}
+	if c.held() >= c.MaxOpen {
+		return nil
+	}
+	fd := int(f.Fd())
+	stamp, ok := fstatStamp(fd)
+	if !ok {
+		return nil
+	}
+	e := &cachedFile{name: name, file: f, fd: fd, stamp: stamp, info: info, gen: gen}
 	e.checked.Store(now.UnixNano())
 	e.refs.Store(2) // the cache's and the caller's
 	c.mu.Lock()
@@ -254,8 +287,14 @@ func (c *Cache) addOpen(name string, f *os.File, info Info, gen uint64, now time
 	c.insert(e)
 	e.slot = len(c.open)
 	c.open = append(c.open, e)
-	c.opened.Store(int32(len(c.open)))
 	return e
+}
+
+// held is how many files the cache holds open.
+func (c *Cache) held() int {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return len(c.open)
 }
 
 // insert caches e, in place of any entry of its name. c.mu is held.
@@ -266,8 +305,8 @@ func (c *Cache) insert(e *cachedFile) {
 	if c.size+e.cost() > maxCacheBytes {
 		// Starting over is cheaper than bookkeeping for an LRU, and the
 		// working set of small files refills within a few requests.
-		for len(c.open) > 0 {
-			c.drop(c.open[len(c.open)-1])
+		for _, held := range c.takeOpen() {
+			held.release()
 		}
 		clear(c.entries)
 		c.size = 0
@@ -288,7 +327,6 @@ func (c *Cache) drop(e *cachedFile) {
 	c.open[e.slot], last.slot = last, e.slot
 	c.open[len(c.open)-1] = nil
 	c.open = c.open[:len(c.open)-1]
-	c.opened.Store(int32(len(c.open)))
 	e.release()
 }
 
@@ -301,10 +339,20 @@ func (c *Cache) remove(e *cachedFile) {
 	c.mu.Unlock()
 }
 
-// share returns the entry's file as an Object whose Body reads it, with a
-// hold on it until the Body is closed; false when the file is closed.
-func (e *cachedFile) share() (Object, bool) {
+// share returns e's file as an Object whose Body reads it, with a hold on
+// it until the Body is closed; false when the file is closed, or has
+// changed since it was opened (then e is dropped). A file rewritten in
+// place would otherwise be sent under the headers of what it was: new
+// bytes under the old ETag, or fewer bytes than the Content-Length
+// promises. The comparison is one fstat, against the revalidation's
+// lookup by name once a second, which sees a file replaced by rename.
+func (c *Cache) share(e *cachedFile) (Object, bool) {
 	if !e.hold() {
+		return Object{}, false
+	}
+	if now, ok := fstatStamp(e.fd); !ok || now != e.stamp {
+		e.release()
+		c.remove(e)
 		return Object{}, false
 	}
 	return e.object(), true
@@ -320,7 +368,10 @@ func (e *cachedFile) object() Object {
 
 // sharedFile is a body read from a file the cache holds open, at an offset
 // of its own, so that any number of requests send one descriptor at once.
-// They are recycled: a cached file is served without an allocation.
+// They are recycled: a cached file is served without an allocation. So a
+// body must be closed exactly once: a second Close right after the first
+// does nothing, but one after the struct was handed to another request
+// would give back that request's hold.
 type sharedFile struct {
 	e   *cachedFile
 	off int64
@@ -366,9 +417,9 @@ func (s *sharedFile) Close() error {
 
 var errNegativeSeek = errors.New("seek before the start of the file")
 
-// fileOf returns the file a backend's body offers for sendfile, and the
-// offset to send from (nil: the file's own).
-func fileOf(body io.Reader) (*os.File, *int64) {
+// FileOf returns the file a backend's body offers for sendfile, and the
+// offset to send from (nil: the file's own), or nil (see Object).
+func FileOf(body io.Reader) (*os.File, *int64) {
 	if f, ok := body.(interface{ File() (*os.File, *int64) }); ok {
 		return f.File()
 	}
