@@ -27,6 +27,9 @@ func metricsBenchServer(tb testing.TB, metricsOn bool) *fasthttp.Server {
 	if err := os.WriteFile(filepath.Join(dir, "small.txt"), bytes.Repeat([]byte("x"), 1024), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(dir, "held.bin"), bytes.Repeat([]byte("x"), 40<<10), 0o644); err != nil {
+		tb.Fatal(err)
+	}
 	cfg := testConfig(dir)
 	cfg.quiet = false
 	logger := newAccessLog(io.Discard, cfg.quiet)
@@ -55,6 +58,7 @@ var allocBudgets = []struct {
 	{"GET /echo escaped", "GET /echo/hello%20w%C3%B6rld HTTP/1.1\r\nHost: x\r\n\r\n", 0},
 	{"GET /echo gzip", "GET /echo/hello HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n", 2},
 	{"GET /files small", "GET /files/small.txt HTTP/1.1\r\nHost: x\r\n\r\n", 0},
+	{"GET /files held open", "GET /files/held.bin HTTP/1.1\r\nHost: x\r\n\r\n", 0},
 }
 
 // TestAllocations holds every hot route to its allocation budget per

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -741,7 +740,7 @@ func (d *davHandler) stream(ctx *fasthttp.RequestCtx, h http.Handler) {
 			ctx.Response.Header.Add(k, v)
 		}
 	}
-	ctx.SetBodyStream(&sentBody{r: pr, left: math.MaxInt64, h: d.h, ctx: ctx}, -1)
+	d.h.streamBody(ctx, pr, -1)
 }
 
 // streamWriter is the http.ResponseWriter of stream: its header and

@@ -221,8 +221,7 @@ func (f *fileHandler) respond(ctx *fasthttp.RequestCtx, name string, obj store.O
 		}
 		// fasthttp closes the body once sent, which ends the request, and
 		// conn uses sendfile where it can.
-		sent := &sentBody{r: body, left: length, h: f.h, ctx: ctx}
-		ctx.SetBodyStream(sent, int(length))
+		sent := f.h.streamBody(ctx, body, length)
 		if file, _ := sent.file(); file != nil && length > 0 && holdHeadForBody(ctx) {
 			// The head goes out alone, so that sendfile sends all of the
 			// body (through the write buffer, its first 4 KiB would be

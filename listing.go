@@ -136,7 +136,7 @@ func (f *fileHandler) serveListing(ctx *fasthttp.RequestCtx, name, linkBase stri
 		return
 	}
 	// fasthttp closes the body once sent, which ends the request.
-	ctx.SetBodyStream(&sentBody{r: body, left: size, h: f.h, ctx: ctx}, int(size))
+	f.h.streamBody(ctx, body, size)
 }
 
 func (lf listingFormat) contentType() string {

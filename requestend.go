@@ -2,7 +2,9 @@ package main
 
 import (
 	"io"
+	"math"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/httpbox/httpbox/internal/store"
@@ -72,6 +74,9 @@ func inMemoryBodyBytes(ctx *fasthttp.RequestCtx) int64 {
 // sentBody is a streamed answer's body. It counts the bytes that go out,
 // and when fasthttp closes it the request ends (see finish). conn.ReadFrom
 // sends its file with sendfile where it can, and counts those bytes too.
+// They are recycled once closed (fasthttp closes a body stream once, and
+// lets it go), so that a file held open by the cache is served without an
+// allocation.
 type sentBody struct {
 	r    io.ReadCloser
 	left int64 // the answer's length, less what was sent: a range ends early
@@ -95,9 +100,26 @@ func (b *sentBody) moved(n int64) {
 	b.left -= n
 }
 
+var sentBodies = sync.Pool{New: func() any { return new(sentBody) }}
+
+// streamBody makes r, of length bytes (-1: unknown, sent chunked), the
+// answer's body, sent once the handler returns; the request ends when it
+// is closed.
+func (h *handler) streamBody(ctx *fasthttp.RequestCtx, r io.ReadCloser, length int64) *sentBody {
+	b := sentBodies.Get().(*sentBody)
+	*b = sentBody{r: r, left: length, h: h, ctx: ctx}
+	if length < 0 {
+		b.left = math.MaxInt64
+	}
+	ctx.SetBodyStream(b, int(length))
+	return b
+}
+
 func (b *sentBody) Close() error {
 	err := b.r.Close()
 	b.h.finish(b.ctx, true, b.sent)
+	*b = sentBody{}
+	sentBodies.Put(b)
 	return err
 }
 
