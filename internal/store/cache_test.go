@@ -38,12 +38,7 @@ func TestCacheCountsEveryEntry(t *testing.T) {
 // while held keeps its disk space); past MaxOpen, files are sent as the
 // backend gives them.
 func TestCacheHoldsFilesOpen(t *testing.T) {
-	root := t.TempDir()
-	d, err := NewDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d, root := tempDir(t)
 	ctx := context.Background()
 	contents := map[string][]byte{}
 	for _, name := range []string{"a", "b", "c"} {
@@ -161,12 +156,7 @@ func (o *openCounter) Open(ctx context.Context, name string, rng Range) (Object,
 // rewrites in place (same inode) is never sent under the headers of what
 // it was: the next Open sees the change and describes the file anew.
 func TestCacheHeldFileRewrittenInPlace(t *testing.T) {
-	root := t.TempDir()
-	d, err := NewDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
+	d, root := tempDir(t)
 	ctx := context.Background()
 	c := NewCache(d)
 	c.MaxOpen = 4

@@ -17,18 +17,6 @@ import (
 	"time"
 )
 
-// sweepStore returns a store on a fresh directory, and the directory.
-func sweepStore(t testing.TB) (*Dir, string) {
-	t.Helper()
-	dir := t.TempDir()
-	d, err := NewDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	return d, dir
-}
-
 // sweepReports collects what a sweep reports.
 type sweepReports struct {
 	mu    sync.Mutex
@@ -111,7 +99,7 @@ func countOpens(t testing.TB, w *sweeper) *int {
 // stays.
 func TestSweepDeepTreeIsLinear(t *testing.T) {
 	const depth = 3000
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	bottom := sweepChain(t, s.root, depth)
 	defer bottom.Close()
 	staleFile(t, bottom, TempPrefix+"stale")
@@ -147,7 +135,7 @@ func TestSweepDeepTreeIsLinear(t *testing.T) {
 // however old it looks, whatever the path the upload named its directory
 // by, and a real upload stalled across a sweep completes whole.
 func TestSweepKeepsLiveUploadTemps(t *testing.T) {
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	if err := s.root.Mkdir("d", 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +209,7 @@ func TestSweepKeepsLiveUploadTemps(t *testing.T) {
 // never lose their temporary file: a write tracks its name before the
 // file exists.
 func TestSweepKeepsTempsOfWritesRacingIt(t *testing.T) {
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	staleFile(t, s.root, TempPrefix+"old")
 	stop := make(chan struct{})
 	swept := make(chan int)
@@ -254,7 +242,7 @@ func TestSweepKeepsTempsOfWritesRacingIt(t *testing.T) {
 // directories swapped for links while the walk runs: nothing is reached
 // through a link, and none of this is an error.
 func TestSweepDoesNotFollowSymlinks(t *testing.T) {
-	s, dir := sweepStore(t)
+	s, dir := tempDir(t)
 	outside := t.TempDir()
 	out, err := os.OpenRoot(outside)
 	if err != nil {
@@ -355,7 +343,7 @@ func TestSweepDoesNotFollowSymlinks(t *testing.T) {
 // by its path under the root, and the sweep goes on; after ten reports
 // the rest are counted; what vanished meanwhile is not an error.
 func TestSweepReportsErrors(t *testing.T) {
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	const bad = 15
 	for i := range bad {
 		if err := s.root.MkdirAll(fmt.Sprintf("a/bad%02d", i), 0o755); err != nil {
@@ -407,7 +395,7 @@ func TestSweepReportsErrors(t *testing.T) {
 // TestSweepStopsWhenRootCloses: once the server shuts down and closes its
 // root, the sweep ends without reporting the closing as errors.
 func TestSweepStopsWhenRootCloses(t *testing.T) {
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	const dirs = 300
 	for i := range dirs {
 		if err := s.root.MkdirAll(fmt.Sprintf("a/%03d", i), 0o755); err != nil {
@@ -439,7 +427,7 @@ func TestSweepStopsWhenRootCloses(t *testing.T) {
 // all, and still removes every stale file.
 func TestSweepBoundsHandles(t *testing.T) {
 	const depth, maxOpen = 200, 3
-	s, _ := sweepStore(t)
+	s, _ := tempDir(t)
 	want := 0
 	cur := s.root
 	for range depth {
@@ -506,7 +494,7 @@ func TestSweepBoundsHandles(t *testing.T) {
 func BenchmarkSweepDeep(b *testing.B) {
 	for _, depth := range []int{1000, 2000, 3000} {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			s, _ := sweepStore(b)
+			s, _ := tempDir(b)
 			sweepChain(b, s.root, depth).Close()
 			b.ResetTimer()
 			for b.Loop() {
@@ -523,7 +511,7 @@ func BenchmarkSweepDeep(b *testing.B) {
 func BenchmarkSweepComb(b *testing.B) {
 	for _, depth := range []int{1000, 2000} {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			s, _ := sweepStore(b)
+			s, _ := tempDir(b)
 			cur := s.root
 			for range depth {
 				for _, d := range []string{"a", "b"} {
@@ -565,7 +553,7 @@ func BenchmarkSweepComb(b *testing.B) {
 func BenchmarkSweepWalkDirDeep(b *testing.B) {
 	for _, depth := range []int{1000, 2000} {
 		b.Run(fmt.Sprintf("depth=%d", depth), func(b *testing.B) {
-			s, _ := sweepStore(b)
+			s, _ := tempDir(b)
 			sweepChain(b, s.root, depth).Close()
 			b.ResetTimer()
 			for b.Loop() {

@@ -10,6 +10,19 @@ import (
 	"testing"
 )
 
+// tempDir returns a Dir on a fresh directory, closed when the test ends,
+// and the directory.
+func tempDir(t testing.TB) (*Dir, string) {
+	t.Helper()
+	dir := t.TempDir()
+	d, err := NewDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d, dir
+}
+
 // TestWriteCleanupOnPanic: whatever ends a write early, a panic in the
 // body's reader included, leaves neither the temporary file nor the
 // parents it created.
