@@ -12,22 +12,13 @@ import (
 // write sets and no system call can set back.
 func changeTime(fi fs.FileInfo) time.Time {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(st.Ctimespec.Sec, st.Ctimespec.Nsec)
+		_, ctime := statTimes(st)
+		return time.Unix(0, ctime.Nano())
 	}
 	return fi.ModTime()
 }
 
-// fstatStamp describes the open file fd (see fileStamp), without an
-// allocation.
-func fstatStamp(fd int) (fileStamp, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return fileStamp{}, false
-	}
-	return fileStamp{
-		size:  st.Size,
-		mtime: time.Unix(int64(st.Mtimespec.Sec), int64(st.Mtimespec.Nsec)).UnixNano(), //nolint:unconvert // int32 on some platforms
-		ctime: time.Unix(int64(st.Ctimespec.Sec), int64(st.Ctimespec.Nsec)).UnixNano(), //nolint:unconvert // int32 on some platforms
-		ino:   uint64(st.Ino),                                                          //nolint:unconvert // uint32 on some platforms
-	}, true
+// statTimes returns a stat's modification and change times.
+func statTimes(st *syscall.Stat_t) (mtime, ctime syscall.Timespec) {
+	return st.Mtimespec, st.Ctimespec
 }

@@ -10,22 +10,13 @@ import (
 // write sets and no system call can set back.
 func changeTime(fi fs.FileInfo) time.Time {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)) //nolint:unconvert // int32 on some platforms
+		_, ctime := statTimes(st)
+		return time.Unix(0, ctime.Nano())
 	}
 	return fi.ModTime()
 }
 
-// fstatStamp describes the open file fd (see fileStamp), without an
-// allocation.
-func fstatStamp(fd int) (fileStamp, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(fd, &st); err != nil {
-		return fileStamp{}, false
-	}
-	return fileStamp{
-		size:  st.Size,
-		mtime: time.Unix(int64(st.Mtim.Sec), int64(st.Mtim.Nsec)).UnixNano(), //nolint:unconvert // int32 on some platforms
-		ctime: time.Unix(int64(st.Ctim.Sec), int64(st.Ctim.Nsec)).UnixNano(), //nolint:unconvert // int32 on some platforms
-		ino:   uint64(st.Ino),                                                //nolint:unconvert // uint32 on some platforms
-	}, true
+// statTimes returns a stat's modification and change times.
+func statTimes(st *syscall.Stat_t) (mtime, ctime syscall.Timespec) {
+	return st.Mtim, st.Ctim
 }
